@@ -1,0 +1,4 @@
+import { Hono } from "hono";
+
+/** Admin routes under /api/destinations (stub; filled in by its issue). */
+export const destinationsApi = new Hono<{ Bindings: Env }>();

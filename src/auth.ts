@@ -1,0 +1,35 @@
+import { createMiddleware } from "hono/factory";
+import { timingSafeEqualString } from "./crypto";
+import { ApiError } from "./errors";
+
+const MIN_ADMIN_TOKEN = 32;
+
+/** Why admin access is impossible with this configuration, or null. Never fails open. */
+export function adminTokenProblem(env: Env): string | null {
+	const token = env.ADMIN_TOKEN;
+	if (typeof token !== "string" || token.length === 0)
+		return "ADMIN_TOKEN is not set. Set it with `wrangler secret put ADMIN_TOKEN` (locally in .dev.vars), at least 32 characters.";
+	if (token.length < MIN_ADMIN_TOKEN)
+		return `ADMIN_TOKEN is too short (${token.length} characters); use at least ${MIN_ADMIN_TOKEN}, e.g. \`openssl rand -base64 32\`.`;
+	return null;
+}
+
+/** True when `presented` is the admin token (constant-time). */
+export async function isAdminToken(env: Env, presented: string): Promise<boolean> {
+	return adminTokenProblem(env) === null && (await timingSafeEqualString(presented, env.ADMIN_TOKEN));
+}
+
+export function bearerToken(header: string | undefined): string | null {
+	const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? "");
+	return m ? m[1]! : null;
+}
+
+/** Admin API guard: `Authorization: Bearer <ADMIN_TOKEN>`. */
+export const requireAdmin = createMiddleware<{ Bindings: Env }>(async (c, next) => {
+	const problem = adminTokenProblem(c.env);
+	if (problem) throw new ApiError("misconfigured", problem);
+	const presented = bearerToken(c.req.header("Authorization"));
+	if (!presented || !(await isAdminToken(c.env, presented)))
+		throw new ApiError("unauthorized", "Missing or wrong admin token. Send `Authorization: Bearer <ADMIN_TOKEN>`.");
+	await next();
+});

@@ -1,0 +1,95 @@
+import { z } from "zod";
+import { Mapping } from "./mapping";
+
+/**
+ * KV records of the control plane (layout: src/STORAGE.md). Reads go through a short in-memory cache,
+ * because ingest and delivery read them on every request; writes invalidate this isolate's copy and reach
+ * other locations within about a minute (KV propagation).
+ */
+
+export const DestinationRecord = z.object({
+	id: z.string(),
+	name: z.string(),
+	description: z.string(),
+	enabled: z.boolean(),
+	createdAt: z.string(),
+	/** SHA-256 (hex) of the current ingest token; the token itself is never stored. */
+	ingestTokenHash: z.string(),
+});
+export type DestinationRecord = z.infer<typeof DestinationRecord>;
+
+export const ConnectionStatus = z.enum(["connected", "reconnect_required"]);
+export const OutreachUser = z.object({ id: z.number().int(), email: z.string() });
+export type OutreachUser = z.infer<typeof OutreachUser>;
+
+/** Written only by the gate: which gate holds this destination's grant, and its state. */
+export const ConnectionRecord = z.object({
+	gate: z.string(),
+	user: OutreachUser,
+	status: ConnectionStatus,
+	reason: z.string().optional(),
+	updatedAt: z.string(),
+	/** The encrypted token record, mirrored for the console; only the gate can decrypt and use it. */
+	grant: z.string().optional(),
+});
+export type ConnectionRecord = z.infer<typeof ConnectionRecord>;
+
+export const keys = {
+	destination: (id: string) => `destination:${id}`,
+	destinationPrefix: "destination:",
+	mapping: (id: string) => `mapping:${id}`,
+	connection: (id: string) => `connection:${id}`,
+	oauthState: (state: string) => `oauth-state:${state}`,
+	alerts: (id: string) => `alerts:${id}`,
+} as const;
+
+const CACHE_MS = 5_000;
+const cache = new Map<string, { at: number; value: unknown }>();
+
+async function cachedJson<T>(kv: KVNamespace, key: string, schema: z.ZodType<T>): Promise<T | null> {
+	const hit = cache.get(key);
+	if (hit && Date.now() - hit.at < CACHE_MS) return hit.value as T | null;
+	const raw = await kv.get(key, "json");
+	const parsed = raw === null ? null : schema.safeParse(raw);
+	const value = parsed === null ? null : parsed.success ? parsed.data : null;
+	cache.set(key, { at: Date.now(), value });
+	return value;
+}
+
+async function putJson(kv: KVNamespace, key: string, value: unknown): Promise<void> {
+	await kv.put(key, JSON.stringify(value));
+	cache.set(key, { at: Date.now(), value });
+}
+
+async function remove(kv: KVNamespace, key: string): Promise<void> {
+	await kv.delete(key);
+	cache.delete(key);
+}
+
+/** Typed access to the control plane's KV records. */
+export function destinationStore(env: Env) {
+	const kv = env.CONFIG;
+	return {
+		get: (id: string) => cachedJson(kv, keys.destination(id), DestinationRecord),
+		put: (d: DestinationRecord) => putJson(kv, keys.destination(d.id), d),
+		async list(): Promise<DestinationRecord[]> {
+			const out: DestinationRecord[] = [];
+			let cursor: string | undefined;
+			do {
+				const page = await kv.list({ prefix: keys.destinationPrefix, cursor });
+				const records = await Promise.all(page.keys.map((k) => cachedJson(kv, k.name, DestinationRecord)));
+				for (const r of records) if (r) out.push(r);
+				cursor = page.list_complete ? undefined : page.cursor;
+			} while (cursor);
+			return out.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+		},
+		getMapping: (id: string) => cachedJson(kv, keys.mapping(id), Mapping),
+		putMapping: (id: string, m: Mapping) => putJson(kv, keys.mapping(id), m),
+		getConnection: (id: string) => cachedJson(kv, keys.connection(id), ConnectionRecord),
+		putConnection: (id: string, c: ConnectionRecord) => putJson(kv, keys.connection(id), c),
+		/** Erases every KV record of a destination (the ledger and grant are erased by their objects). */
+		async erase(id: string): Promise<void> {
+			await Promise.all([keys.destination(id), keys.mapping(id), keys.connection(id), keys.alerts(id)].map((k) => remove(kv, k)));
+		},
+	};
+}

@@ -1,0 +1,16 @@
+import { app } from "./app";
+import { deliver, recordDeadLetters } from "./delivery";
+
+export { Gate } from "./gate";
+export { Ledger } from "./ledger";
+
+const DEAD_LETTER_QUEUE = "prospect-updates-dlq";
+
+export default {
+	fetch: app.fetch,
+	async queue(batch, env) {
+		if (batch.queue === DEAD_LETTER_QUEUE) await recordDeadLetters(batch, env);
+		else await deliver(batch, env);
+	},
+	async scheduled(_controller, _env, _ctx) {},
+} satisfies ExportedHandler<Env, unknown>;

@@ -1,0 +1,4 @@
+import { Hono } from "hono";
+
+/** POST /ingest/:destinationId (stub). */
+export const ingestApp = new Hono<{ Bindings: Env }>();

@@ -1,0 +1,81 @@
+import { z } from "zod";
+import { customFieldNumber, isArrayAttribute, mappableAttributes } from "./outreach/attributes";
+
+/** AEP segment statuses; `existing` is the older name for "still qualifies". */
+export const SegmentStatus = z.enum(["realized", "existing", "exited"]);
+export type SegmentStatus = z.infer<typeof SegmentStatus>;
+
+const XDM_PATH = /^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z_][A-Za-z0-9_-]*)*$/;
+const mappable = new Set(mappableAttributes);
+
+export const AttributeMapping = z.object({
+	source: z
+		.string()
+		.trim()
+		.regex(XDM_PATH, "must be a dotted XDM path such as person.name.firstName"),
+	target: z.string().refine((t) => mappable.has(t), {
+		error: (iss) =>
+			customFieldNumber(String(iss.input)) !== null
+				? "custom fields are written by segments: map a segment with this Mapping ID instead"
+				: "must be a writable Outreach prospect attribute (see GET /api/outreach/attributes)",
+	}),
+});
+
+export const SegmentMapping = z.object({
+	segmentId: z.string().trim().min(1, "must not be empty").max(256),
+	mappingId: z
+		.number({ error: "must be a number from 1 to 150 (Outreach's Custom Field N)" })
+		.int("must be a whole number from 1 to 150")
+		.min(1, "must be from 1 to 150")
+		.max(150, "must be from 1 to 150"),
+	name: z.string().max(256).optional(),
+});
+
+const StatusWord = z.string().max(32000, "must be at most 32,000 characters");
+
+export const Mapping = z
+	.object({
+		identityNamespace: z.string().trim().min(1, "is required (the AEP identity namespace holding the OutreachId, e.g. Oid)"),
+		attributes: z.array(AttributeMapping).default([]),
+		segments: z.array(SegmentMapping).default([]),
+		statusValues: z.strictObject({ realized: StatusWord.optional(), existing: StatusWord.optional(), exited: StatusWord.optional() }).optional(),
+	})
+	.superRefine((m, ctx) => {
+		const byMappingId = new Map<number, number>();
+		const bySegment = new Map<string, number>();
+		m.segments.forEach((s, i) => {
+			const seenId = byMappingId.get(s.mappingId);
+			if (seenId !== undefined)
+				ctx.addIssue({ code: "custom", path: ["segments", i, "mappingId"], message: `Mapping ID ${s.mappingId} is already used by segments[${seenId}]` });
+			else byMappingId.set(s.mappingId, i);
+			const seenSeg = bySegment.get(s.segmentId);
+			if (seenSeg !== undefined)
+				ctx.addIssue({ code: "custom", path: ["segments", i, "segmentId"], message: `segment is already mapped by segments[${seenSeg}]` });
+			else bySegment.set(s.segmentId, i);
+		});
+		const byTarget = new Map<string, number>();
+		m.attributes.forEach((a, i) => {
+			const seen = byTarget.get(a.target);
+			if (seen !== undefined)
+				ctx.addIssue({ code: "custom", path: ["attributes", i, "target"], message: `'${a.target}' is already the target of attributes[${seen}]` });
+			else byTarget.set(a.target, i);
+		});
+	});
+
+export type Mapping = z.infer<typeof Mapping>;
+
+/** The word written into `customN` for a segment status: the destination's word, else the raw status. */
+export function statusWord(mapping: Pick<Mapping, "statusValues">, status: SegmentStatus): string {
+	const words = mapping.statusValues ?? {};
+	if (status === "existing") return words.existing ?? words.realized ?? "existing";
+	return words[status] ?? status;
+}
+
+/** Warnings that do not make a mapping invalid but change what Outreach keeps. */
+export function mappingWarnings(mapping: Mapping): { path: string; message: string }[] {
+	return mapping.attributes.flatMap((a, i) =>
+		isArrayAttribute(a.target)
+			? [{ path: `attributes.${i}.target`, message: `'${a.target}' is a list in Outreach: a value replaces the whole list with one element` }]
+			: [],
+	);
+}
