@@ -17,7 +17,7 @@ export const AttributeMapping = z.object({
 		error: (iss) =>
 			customFieldNumber(String(iss.input)) !== null
 				? "custom fields are written by segments: map a segment with this Mapping ID instead"
-				: "must be a writable Outreach prospect attribute (see GET /api/outreach/attributes)",
+				: "must be a writable Outreach prospect attribute, e.g. firstName, lastName, title, company (custom fields come from segments)",
 	}),
 });
 
