@@ -25,11 +25,22 @@ export class Ledger extends DurableObject<Env> {
 		return true;
 	}
 
+	/** Alert state per condition (evaluated by the cron in src/alerts.ts). */
+	getAlertState(): Record<string, AlertConditionState> {
+		return (this.ctx.storage.kv.get("alert-state") as Record<string, AlertConditionState> | undefined) ?? {};
+	}
+
+	putAlertState(state: Record<string, AlertConditionState>): void {
+		this.ctx.storage.kv.put("alert-state", state);
+	}
+
 	/** Erases everything this destination's ledger holds (DELETE /api/destinations/:id). */
 	async erase(): Promise<void> {
 		await this.ctx.storage.deleteAll();
 	}
 }
+
+export type AlertConditionState = { active: boolean; since?: number; lastSentAt?: number; detail?: string };
 
 export function ledgerStub(env: Env, destinationId: string): DurableObjectStub<Ledger> {
 	return env.LEDGER.getByName(destinationId) as DurableObjectStub<Ledger>;
