@@ -1,4 +1,136 @@
 import { Hono } from "hono";
+import { bearerToken } from "./auth";
+import { config } from "./config";
+import { sha256Hex, timingSafeEqualString } from "./crypto";
+import { enqueue, MESSAGE_BYTES, updateBytes } from "./delivery";
+import { destinationStore } from "./destinations";
+import { ApiError } from "./errors";
+import { ledgerStub, type Receipt } from "./ledger";
+import { log } from "./log";
+import { mapProfile, type Update } from "./updates";
 
-/** POST /ingest/:destinationId (stub). */
+/**
+ * POST /ingest/:destinationId — AEP's HTTP API destination posts profiles here. The request validates and
+ * maps each profile, records one receipt in the destination's ledger, makes one queue write, and answers
+ * 202 — well within AEP's 2-second deadline, whatever Outreach's budget is doing.
+ */
 export const ingestApp = new Hono<{ Bindings: Env }>();
+
+/** One element of the body: a parsed profile, or why it could not be read. */
+type Entry = { index: number; value?: unknown; error?: string };
+
+const SHAPES = "Send one AEP profile (a JSON object), a JSON array of profiles, or NDJSON (one profile per line).";
+
+/** Splits a body into profiles: one object, a JSON array, or NDJSON (blank lines ignored). Null = unreadable. */
+export function parseBody(text: string): Entry[] | string {
+	const trimmed = text.trim();
+	if (!trimmed) return `The body is empty. ${SHAPES}`;
+	try {
+		const value: unknown = JSON.parse(trimmed);
+		if (Array.isArray(value)) return value.map((v, index) => ({ index, value: v }));
+		if (value !== null && typeof value === "object") return [{ index: 0, value }];
+		return `The body is JSON but neither a profile object nor an array of profiles. ${SHAPES}`;
+	} catch {
+		/* not one JSON document: try NDJSON */
+	}
+	const lines = trimmed.split(/\r?\n/).filter((l) => l.trim() !== "");
+	if (lines.length < 2) return `The body is not valid JSON. ${SHAPES}`;
+	const entries = lines.map((line, index): Entry => {
+		try {
+			return { index, value: JSON.parse(line) };
+		} catch {
+			return { index, error: `NDJSON line ${index + 1} is not valid JSON` };
+		}
+	});
+	if (entries.every((e) => e.error)) return `The body is neither JSON nor NDJSON: no line is valid JSON. ${SHAPES}`;
+	return entries;
+}
+
+const UNAUTHORIZED = "Unknown destination or wrong ingest token. Use the ingest URL and bearer token shown on the destination's Set up AEP page.";
+
+/** Reads the body, refusing (413) as soon as it passes `max` bytes. */
+async function readLimited(req: Request, max: number): Promise<string> {
+	const declared = Number(req.headers.get("Content-Length") ?? NaN);
+	const tooLarge = () => new ApiError("payload_too_large", `The body is larger than ${max} bytes (INGEST_MAX_BYTES). Send fewer profiles per request.`);
+	if (declared > max) throw tooLarge();
+	if (!req.body) return "";
+	const reader = req.body.getReader();
+	const chunks: Uint8Array[] = [];
+	let total = 0;
+	for (;;) {
+		const { done, value } = await reader.read();
+		if (done) break;
+		total += value.byteLength;
+		if (total > max) {
+			await reader.cancel();
+			throw tooLarge();
+		}
+		chunks.push(value);
+	}
+	const bytes = new Uint8Array(total);
+	let at = 0;
+	for (const c of chunks) {
+		bytes.set(c, at);
+		at += c.byteLength;
+	}
+	return new TextDecoder().decode(bytes);
+}
+
+ingestApp.post("/:destinationId", async (c) => {
+	const started = Date.now();
+	const destinationId = c.req.param("destinationId");
+	const store = destinationStore(c.env);
+	const presented = bearerToken(c.req.header("Authorization")) ?? "";
+	const [destination, presentedHash] = await Promise.all([store.get(destinationId), sha256Hex(presented)]);
+	// Unknown destination and wrong token get the same answer, after the same comparison.
+	const ok = await timingSafeEqualString(presentedHash, destination?.ingestTokenHash ?? "0".repeat(64));
+	if (!destination || !presented || !ok) throw new ApiError("unauthorized", UNAUTHORIZED);
+
+	const text = await readLimited(c.req.raw, config(c.env).INGEST_MAX_BYTES);
+	const entries = parseBody(text);
+	if (typeof entries === "string") throw new ApiError("bad_request", entries);
+
+	const mapping = await store.getMapping(destinationId);
+	const requestId = crypto.randomUUID();
+	const receipt: Receipt = { requestId, at: started, accepted: [], rejected: [], skipped: 0 };
+	const updates: Update[] = [];
+	for (const entry of entries) {
+		if (entry.error !== undefined) {
+			receipt.rejected.push({ index: entry.index, error: entry.error, segments: [] });
+			continue;
+		}
+		if (!mapping) {
+			receipt.skipped++;
+			continue;
+		}
+		const mapped = mapProfile(entry.value, mapping, { id: `${requestId}:${entry.index}`, observedAt: started, seq: entry.index });
+		if (mapped.kind === "skipped") receipt.skipped++;
+		else if (mapped.kind === "rejected") receipt.rejected.push({ index: entry.index, error: mapped.error, segments: mapped.segments });
+		else if (updateBytes(mapped.update) > MESSAGE_BYTES)
+			receipt.rejected.push({ index: entry.index, error: "the mapped field values are larger than 120 KB", segments: mapped.segments });
+		else {
+			receipt.accepted.push({ id: mapped.update.id, prospectId: mapped.update.prospectId, segments: mapped.segments, source: mapped.source });
+			updates.push(mapped.update);
+		}
+	}
+
+	const ledger = ledgerStub(c.env, destinationId);
+	await ledger.receive(receipt);
+	let messages = 0;
+	if (updates.length) {
+		try {
+			messages = await enqueue(c.env, [{ destinationId, attempt: 0, delaySeconds: 0, updates }]);
+		} catch (err) {
+			await ledger.abandon(requestId, started, receipt.rejected, receipt.skipped);
+			log("error", "ingest_queue_failed", { requestId, destinationId, error: err instanceof Error ? err.name : "Error" });
+			return c.json(
+				{ error: { code: "queue_unavailable", message: "The queue did not take the updates; nothing was recorded. Retry the request." } },
+				503,
+			);
+		}
+	}
+	const summary = { requestId, destinationId, accepted: updates.length, skipped: receipt.skipped, rejected: receipt.rejected.length, bytes: text.length, messages, durationMs: Date.now() - started };
+	log("info", "ingest_accepted", summary);
+	if (receipt.rejected.length) log("warn", "ingest_rejected", { requestId, destinationId, rejected: receipt.rejected.length, indexes: receipt.rejected.slice(0, 20).map((r) => r.index) });
+	return c.json({ accepted: updates.length, skipped: receipt.skipped, rejected: receipt.rejected.map(({ index, error }) => ({ index, error })) }, 202);
+});

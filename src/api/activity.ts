@@ -1,4 +1,80 @@
 import { Hono } from "hono";
+import { z } from "zod";
+import { config } from "../config";
+import { enqueue } from "../delivery";
+import { destinationStore } from "../destinations";
+import { ApiError } from "../errors";
+import { gateStub } from "../gate";
+import { ledgerStub, type OutcomeReport } from "../ledger";
+import { log } from "../log";
+import { fieldsFrom, SourceData, type Update } from "../updates";
+import { jsonBody } from "../validation";
 
-/** Admin routes under /api/destinations (stub; filled in by its issue). */
+/** Activity, failures and replay of a destination: GET …/activity, GET …/failures, POST …/failures/replay. */
 export const activityApi = new Hono<{ Bindings: Env }>();
+
+async function requireDestination(env: Env, id: string) {
+	const destination = await destinationStore(env).get(id);
+	if (!destination) throw new ApiError("not_found", `No destination '${id}'. List them with GET /api/destinations.`);
+	return destination;
+}
+
+activityApi.get("/:id/activity", async (c) => {
+	const id = c.req.param("id");
+	await requireDestination(c.env, id);
+	const cfg = config(c.env);
+	const connection = await destinationStore(c.env).getConnection(id);
+	const [ledger, budget] = await Promise.all([
+		ledgerStub(c.env, id).activity(),
+		connection
+			? gateStub(c.env, connection.gate).budgetStatus()
+			: { limit: cfg.OUTREACH_RATE_LIMIT, windowSeconds: cfg.OUTREACH_RATE_WINDOW_SECONDS, usedInWindow: 0, pausedUntil: null },
+	]);
+	return c.json({
+		totals: ledger.totals,
+		segments: ledger.segments,
+		hours: ledger.hours,
+		budget: {
+			limit: budget.limit,
+			windowSeconds: budget.windowSeconds,
+			usedInWindow: budget.usedInWindow,
+			pausedUntil: budget.pausedUntil === null ? null : new Date(budget.pausedUntil).toISOString(),
+			oldestPendingAt: ledger.oldestPendingAt,
+		},
+		recentErrors: ledger.recentErrors,
+	});
+});
+
+activityApi.get("/:id/failures", async (c) => {
+	const id = c.req.param("id");
+	await requireDestination(c.env, id);
+	return c.json({ failures: await ledgerStub(c.env, id).failures() });
+});
+
+const ReplayBody = z.strictObject({ ids: z.array(z.string().min(1)).max(10_000).optional() });
+
+/**
+ * Replays failures: re-maps each from its stored source data with the destination's *current* mapping,
+ * keeping its original version, so fixing a mapping and replaying works and never overwrites newer data.
+ */
+activityApi.post("/:id/failures/replay", jsonBody(ReplayBody), async (c) => {
+	const id = c.req.param("id");
+	await requireDestination(c.env, id);
+	const mapping = await destinationStore(c.env).getMapping(id);
+	if (!mapping) throw new ApiError("conflict", "This destination has no mapping; PUT one before replaying failures.");
+	const ledger = ledgerStub(c.env, id);
+	const rows = await ledger.beginReplay(c.req.valid("json").ids ?? []);
+	const updates: Update[] = [];
+	const unmappable: OutcomeReport[] = [];
+	for (const row of rows) {
+		const source = SourceData.parse(JSON.parse(row.source));
+		const { fields, error } = fieldsFrom(source, mapping);
+		if (error || Object.keys(fields).length === 0)
+			unmappable.push({ id: row.id, state: "failed", reason: `Replay: ${error ?? "the current mapping maps none of this update's data"}` });
+		else updates.push({ id: row.id, prospectId: source.prospectId, fields });
+	}
+	if (unmappable.length) await ledger.record(unmappable);
+	if (updates.length) await enqueue(c.env, [{ destinationId: id, attempt: 0, delaySeconds: 0, updates }]);
+	log("info", "failures_replayed", { destinationId: id, replayed: updates.length, unmappable: unmappable.length });
+	return c.json({ replayed: updates.length });
+});

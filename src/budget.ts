@@ -1,0 +1,124 @@
+/**
+ * An Outreach user's rate budget: a sliding log of grant times in the gate's SQLite storage.
+ *
+ * It never lets more than `limit` calls through in any interval of `windowMs`, whatever its alignment, and
+ * under a steady backlog grants the whole limit. A grant is logged at the moment it is given and moved, when
+ * its call is settled, to the moment Outreach answered — the latest instant Outreach can have counted it — so
+ * network latency can never push two windows' worth of calls into one of Outreach's fixed windows.
+ * It obeys the server too: `X-RateLimit-Remaining` lowers it and a 429 pauses it until the reset, since
+ * another integration may be spending the same user's budget. Time is always passed in (`now`), so tests
+ * drive it with any clock.
+ */
+
+export type BudgetOptions = { limit: number; windowMs: number };
+
+/** What the server last said about the budget, tied to the grant whose response said it. */
+type ServerView = { grantId: number; remaining: number; resetAt: number };
+
+export type BudgetStatus = { limit: number; windowSeconds: number; usedInWindow: number; pausedUntil: number | null };
+
+const MAX_DELAY_MS = 12 * 3600_000;
+
+export class Budget {
+	private readonly sql: SqlStorage;
+
+	constructor(
+		private readonly storage: DurableObjectStorage,
+		private readonly opts: BudgetOptions,
+	) {
+		this.sql = storage.sql;
+		this.sql.exec(`CREATE TABLE IF NOT EXISTS budget_grants (id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL)`);
+		this.sql.exec(`CREATE INDEX IF NOT EXISTS budget_grants_at ON budget_grants (at)`);
+	}
+
+	private get pausedUntil(): number {
+		return (this.storage.kv.get("budget.pausedUntil") as number | undefined) ?? 0;
+	}
+
+	private get server(): ServerView | undefined {
+		return this.storage.kv.get("budget.server") as ServerView | undefined;
+	}
+
+	private usedSince(since: number): number {
+		return this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM budget_grants WHERE at > ?`, since).one().n;
+	}
+
+	/** Calls the server still allows before its reset, after the grants given since it said so. */
+	private serverAllowance(now: number): number {
+		const s = this.server;
+		if (!s || now >= s.resetAt) return Infinity;
+		const since = this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM budget_grants WHERE id > ?`, s.grantId).one().n;
+		return Math.max(0, s.remaining - since);
+	}
+
+	/**
+	 * Grants up to `n` calls now. Returns the grant ids (settle them with the time Outreach answered) and, for
+	 * each call not granted, the time to come back (its slot), in order.
+	 */
+	grant(n: number, now: number): { granted: number[]; slots: number[] } {
+		const windowStart = now - this.opts.windowMs;
+		this.sql.exec(`DELETE FROM budget_grants WHERE at <= ?`, windowStart);
+		const paused = now < this.pausedUntil;
+		const used = this.usedSince(windowStart);
+		const available = paused ? 0 : Math.max(0, Math.min(this.opts.limit - used, this.serverAllowance(now)));
+		const k = Math.min(n, available);
+		const granted: number[] = [];
+		for (let i = 0; i < k; i++) {
+			granted.push(this.sql.exec<{ id: number }>(`INSERT INTO budget_grants (at) VALUES (?) RETURNING id`, now).one().id);
+		}
+		return { granted, slots: this.slots(n - k, now) };
+	}
+
+	/** When each of `m` more calls could be granted: as the oldest grants in the window age out. */
+	private slots(m: number, now: number): number[] {
+		if (m <= 0) return [];
+		const { limit, windowMs } = this.opts;
+		const times = this.sql
+			.exec<{ at: number }>(`SELECT at FROM budget_grants WHERE at > ? ORDER BY at LIMIT ?`, now - windowMs, Math.min(m, limit))
+			.toArray()
+			.map((r) => r.at);
+		const used = this.usedSince(now - windowMs);
+		let floor = now;
+		if (now < this.pausedUntil) floor = this.pausedUntil;
+		const s = this.server;
+		if (s && now < s.resetAt && this.serverAllowance(now) === 0) floor = Math.max(floor, s.resetAt);
+		const out: number[] = [];
+		for (let j = 1; j <= m; j++) {
+			// The j-th waiting call fits once (used + j - limit) of the current grants have aged out.
+			const idx = used + j - limit;
+			let at: number;
+			if (idx <= 0) at = now;
+			else if (idx <= times.length) at = times[idx - 1]! + windowMs;
+			else at = (out[j - 1 - limit] ?? now) + windowMs; // beyond one window: after calls still to come age out
+			out.push(Math.min(Math.max(at, floor), now + MAX_DELAY_MS));
+		}
+		return out;
+	}
+
+	/** Moves grants to the time Outreach answered them (never earlier than they were given). */
+	settle(grants: { id: number; at: number }[]): void {
+		for (const g of grants) this.sql.exec(`UPDATE budget_grants SET at = MAX(at, ?) WHERE id = ?`, g.at, g.id);
+	}
+
+	/** Records what a response's X-RateLimit-* headers said; the newest grant's answer wins. */
+	observe(grantId: number, remaining: number, resetAt: number): void {
+		const cur = this.server;
+		if (cur && cur.grantId > grantId && cur.resetAt >= resetAt) return;
+		this.storage.kv.put("budget.server", { grantId, remaining, resetAt } satisfies ServerView);
+	}
+
+	/** A 429: no grants until `until`. */
+	pause(until: number): void {
+		if (until > this.pausedUntil) this.storage.kv.put("budget.pausedUntil", until);
+	}
+
+	status(now: number): BudgetStatus {
+		const pausedUntil = this.pausedUntil;
+		return {
+			limit: this.opts.limit,
+			windowSeconds: this.opts.windowMs / 1000,
+			usedInWindow: this.usedSince(now - this.opts.windowMs),
+			pausedUntil: pausedUntil > now ? pausedUntil : null,
+		};
+	}
+}
