@@ -95,6 +95,11 @@ export class Budget {
 		return out;
 	}
 
+	/** Logs a call already made outside the budget (e.g. `users/me` while connecting, before the gate was known). */
+	record(at: number): void {
+		this.sql.exec(`INSERT INTO budget_grants (at) VALUES (?)`, at);
+	}
+
 	/** Moves grants to the time Outreach answered them (never earlier than they were given). */
 	settle(grants: { id: number; at: number }[]): void {
 		for (const g of grants) this.sql.exec(`UPDATE budget_grants SET at = MAX(at, ?) WHERE id = ?`, g.at, g.id);
