@@ -11,6 +11,8 @@ export const testSecrets = {
 
 export default defineConfig({
 	test: {
+		// Structured logs are printed only for failing tests.
+		silent: "passed-only",
 		projects: [
 			{
 				plugins: [
@@ -38,6 +40,16 @@ export default defineConfig({
 					fileParallelism: false,
 					testTimeout: 30_000,
 					hookTimeout: 30_000,
+				},
+			},
+			{
+				// Headless Chromium against the `npm start` stack, in Node (not inside workerd).
+				test: {
+					name: "browser",
+					include: ["test/browser/**/*.test.ts"],
+					environment: "node",
+					testTimeout: 180_000,
+					hookTimeout: 180_000,
 				},
 			},
 		],

@@ -1,0 +1,107 @@
+import { Hono, type Context } from "hono";
+import { z } from "zod";
+import { notFoundError } from "./errors.ts";
+import { spend } from "./limits.ts";
+import { findProspect, prospectId, resetWorld, settingsSchema, tokenState, type World } from "./state.ts";
+
+// /__fake/*: how tests and the benchmark steer the local Outreach and look inside it. No auth, never counted,
+// never rate limited; plain JSON.
+
+const faultsSchema = z
+	.strictObject({
+		status: z.number().int().min(400).max(599).optional(),
+		count: z.number().int().positive().optional(),
+		// How far ahead a 503's Retry-After points.
+		retryAfterSeconds: z.number().int().nonnegative().optional(),
+		latencyMs: z.number().int().nonnegative().max(120_000).optional(),
+		revokeAllTokens: z.boolean().optional(),
+		spendBudget: z.strictObject({ userId: z.number().int().positive(), calls: z.number().int().positive() }).optional(),
+	})
+	.refine((f) => f.status !== undefined || (f.count === undefined && f.retryAfterSeconds === undefined), {
+		message: "'count' and 'retryAfterSeconds' go with 'status'",
+	});
+
+type Problem = { path: string; message: string };
+
+function problemsOf(error: z.ZodError): Problem[] {
+	return error.issues.map((issue) => ({ path: issue.path.map(String).join("."), message: issue.message }));
+}
+
+/** The JSON body, {} when empty, or the 400 explaining why it is not JSON. */
+async function jsonBody(c: Context): Promise<{ body: unknown } | Response> {
+	const text = await c.req.text();
+	if (!text.trim()) return { body: {} };
+	try {
+		return { body: JSON.parse(text) };
+	} catch {
+		return c.json({ ok: false, problems: [{ path: "", message: "the body is not valid JSON" }] }, 400);
+	}
+}
+
+/** Parses the body with `schema`, or answers 400 with every problem found. */
+async function validBody<T>(c: Context, schema: z.ZodType<T>): Promise<T | Response> {
+	const read = await jsonBody(c);
+	if (read instanceof Response) return read;
+	const parsed = schema.safeParse(read.body);
+	return parsed.success ? parsed.data : c.json({ ok: false, problems: problemsOf(parsed.error) }, 400);
+}
+
+export function controlRoutes(world: World): Hono {
+	const control = new Hono();
+
+	control.post("/reset", async (c) => {
+		const settings = await validBody(c, settingsSchema);
+		if (settings instanceof Response) return settings;
+		resetWorld(world, settings);
+		return c.json({ ok: true });
+	});
+
+	control.post("/faults", async (c) => {
+		const faults = await validBody(c, faultsSchema);
+		if (faults instanceof Response) return faults;
+		if (faults.spendBudget && !world.users.has(faults.spendBudget.userId))
+			return c.json({ ok: false, problems: [{ path: "spendBudget.userId", message: "no such user" }] }, 400);
+		if (Object.keys(faults).length === 0) world.faults = { status: null, latencyMs: 0 };
+		if (faults.status !== undefined)
+			world.faults.status = { status: faults.status, remaining: faults.count ?? 1, retryAfterSeconds: faults.retryAfterSeconds ?? 1 };
+		if (faults.latencyMs !== undefined) world.faults.latencyMs = faults.latencyMs;
+		if (faults.revokeAllTokens) {
+			const now = Date.now();
+			for (const token of world.tokens.values()) if (tokenState(token, now) === "active") token.state = "revoked";
+		}
+		if (faults.spendBudget) spend(world, faults.spendBudget.userId, faults.spendBudget.calls, Date.now());
+		return c.json({ ok: true });
+	});
+
+	control.get("/prospects/:id", (c) => {
+		const raw = c.req.param("id");
+		const id = prospectId(raw);
+		const attributes = id === null ? undefined : findProspect(world, id);
+		if (id === null || !attributes) return c.json({ errors: [notFoundError("prospect", raw)] }, 404);
+		return c.json({ data: { type: "prospect", id, attributes } });
+	});
+
+	control.get("/stats", (c) =>
+		c.json({
+			requests: world.stats.requests,
+			status429: world.stats.status429,
+			usage: [...world.windows].map(([userId, w]) => ({ userId, windowStart: w.start, count: w.count })),
+			tokenGrants: world.stats.tokenGrants,
+		}),
+	);
+
+	// `?since=<epoch ms>` keeps a long benchmark's polling cheap.
+	control.get("/requests", (c) => {
+		const since = Number(c.req.query("since") ?? 0) || 0;
+		return c.json({ requests: since ? world.log.filter((r) => r.at >= since) : world.log });
+	});
+
+	control.get("/tokens", (c) => {
+		const now = Date.now();
+		return c.json({
+			tokens: [...world.tokens.values()].map((t) => ({ type: t.type, value: t.value, userId: t.userId, state: tokenState(t, now) })),
+		});
+	});
+
+	return control;
+}

@@ -1,0 +1,171 @@
+import { z } from "zod";
+import { fieldRuleSchema, type FieldRule } from "./rules.ts";
+import { isWritableAttribute, prospectAttributes } from "./schema.ts";
+
+// Everything the local Outreach knows lives in one in-memory World per server: tests reset it between files,
+// and the control routes read it. Nothing survives a restart, as nothing should.
+
+const positiveInt = z.number().int().positive();
+
+/** What /__fake/reset (and startLocalOutreach's options) may set; anything left out takes its default. */
+export const settingsSchema = z.strictObject({
+	prospects: z
+		.array(z.union([positiveInt, z.strictObject({ id: positiveInt, attributes: z.record(z.string(), z.unknown()).optional() })]))
+		.optional(),
+	users: z
+		.array(
+			z.strictObject({
+				id: positiveInt,
+				email: z.string().min(1),
+				password: z.string(),
+				firstName: z.string().optional(),
+				lastName: z.string().optional(),
+			}),
+		)
+		.min(1)
+		.refine((users) => new Set(users.map((u) => u.id)).size === users.length, "user ids must be unique")
+		.refine((users) => new Set(users.map((u) => u.email.toLowerCase())).size === users.length, "user emails must be unique")
+		.optional(),
+	clients: z
+		.array(
+			z.strictObject({
+				clientId: z.string().min(1),
+				clientSecret: z.string().min(1),
+				// When given, authorize and token requests must use one of these (as at Outreach's developer portal).
+				redirectUris: z.array(z.url()).optional(),
+			}),
+		)
+		.min(1)
+		.optional(),
+	rateLimit: z.strictObject({ limit: positiveInt, windowSeconds: z.number().positive() }).optional(),
+	accessTokenTtlSeconds: z.number().positive().optional(),
+	fieldRules: z
+		.record(
+			z.string().refine((name) => Object.hasOwn(prospectAttributes, name), "not a prospect attribute")
+				.refine(isWritableAttribute, "a read-only attribute cannot carry a field rule"),
+			fieldRuleSchema,
+		)
+		.optional(),
+});
+
+export type Settings = z.infer<typeof settingsSchema>;
+export type User = { id: number; email: string; password: string; firstName: string | null; lastName: string | null };
+export type Client = { clientId: string; clientSecret: string; redirectUris?: string[] };
+export type Attributes = Record<string, unknown>;
+
+/** A code handed out at sign-in: single-use, bound to its client and redirect_uri. */
+export type AuthorizationCode = {
+	userId: number;
+	clientId: string;
+	redirectUri: string;
+	scope: string;
+	expiresAt: number;
+	used: boolean;
+};
+
+/** Expiry is derived from `expiresAt`, so `state` only says what happened to the token. */
+export type Token = {
+	type: "access" | "refresh";
+	value: string;
+	userId: number;
+	clientId: string;
+	scope: string;
+	createdAt: number;
+	expiresAt: number;
+	state: "active" | "revoked" | "used";
+};
+
+export type RateWindow = { start: number; count: number };
+export type LoggedRequest = { at: number; userId: number | null; method: string; path: string; status: number };
+
+export type Faults = {
+	status: { status: number; remaining: number; retryAfterSeconds: number } | null;
+	latencyMs: number;
+};
+
+export type World = {
+	defaults: Settings;
+	users: Map<number, User>;
+	clients: Map<string, Client>;
+	rateLimit: { limit: number; windowSeconds: number };
+	accessTokenTtlSeconds: number;
+	fieldRules: Record<string, FieldRule>;
+	// Prospects 1…seededRange exist without attributes and are not allocated until written; `stored` holds the
+	// written ones and the ones given to reset.
+	prospects: { seededRange: number; stored: Map<number, Attributes> };
+	codes: Map<string, AuthorizationCode>;
+	tokens: Map<string, Token>;
+	windows: Map<number, RateWindow>;
+	faults: Faults;
+	log: LoggedRequest[];
+	stats: {
+		requests: Record<string, Record<string, number>>;
+		status429: number;
+		tokenGrants: { authorization_code: number; refresh_token: number };
+	};
+};
+
+export const builtInSettings = {
+	users: [{ id: 1, email: "rep@example.com", password: "outreach", firstName: "Rep", lastName: "Example" }],
+	clients: [{ clientId: "local-client", clientSecret: "local-secret" }],
+	rateLimit: { limit: 10_000, windowSeconds: 3600 },
+	accessTokenTtlSeconds: 7200,
+	fieldRules: {},
+} satisfies Settings;
+
+const DEFAULT_PROSPECT_COUNT = 10_000;
+
+/** A World in its reset state; `defaults` (e.g. the benchmark's rate limit) is what an empty reset restores. */
+export function createWorld(defaults: Settings = {}): World {
+	const world = { defaults } as World;
+	resetWorld(world, {});
+	return world;
+}
+
+/** Forgets everything, then applies `settings` over the World's defaults. */
+export function resetWorld(world: World, settings: Settings): void {
+	const s = { ...builtInSettings, ...world.defaults, ...settings };
+	world.users = new Map(
+		s.users.map((u) => [u.id, { id: u.id, email: u.email, password: u.password, firstName: u.firstName ?? null, lastName: u.lastName ?? null }]),
+	);
+	world.clients = new Map(s.clients.map((c) => [c.clientId, { ...c }]));
+	world.rateLimit = { ...s.rateLimit };
+	world.accessTokenTtlSeconds = s.accessTokenTtlSeconds;
+	world.fieldRules = { ...s.fieldRules };
+	world.prospects = { seededRange: s.prospects ? 0 : DEFAULT_PROSPECT_COUNT, stored: new Map() };
+	for (const p of s.prospects ?? []) {
+		if (typeof p === "number") world.prospects.stored.set(p, {});
+		else world.prospects.stored.set(p.id, { ...p.attributes });
+	}
+	world.codes = new Map();
+	world.tokens = new Map();
+	world.windows = new Map();
+	world.faults = { status: null, latencyMs: 0 };
+	world.log = [];
+	world.stats = { requests: {}, status429: 0, tokenGrants: { authorization_code: 0, refresh_token: 0 } };
+}
+
+/** The prospect id a URL segment names (a positive integer), else null. */
+export function prospectId(raw: string): number | null {
+	return /^[1-9]\d{0,14}$/.test(raw) ? Number(raw) : null;
+}
+
+/** The prospect's attributes, or undefined when no prospect has that id. */
+export function findProspect(world: World, id: number): Attributes | undefined {
+	const stored = world.prospects.stored.get(id);
+	if (stored) return stored;
+	return id >= 1 && id <= world.prospects.seededRange ? {} : undefined;
+}
+
+/** Writes the given attributes over the prospect's (only present attributes change). */
+export function updateProspect(world: World, id: number, changes: Attributes): Attributes {
+	const next = { ...findProspect(world, id), ...changes };
+	world.prospects.stored.set(id, next);
+	return next;
+}
+
+/** The effective state of a token right now. */
+export function tokenState(token: Token, now: number): "active" | "expired" | "revoked" | "used" {
+	if (token.state !== "active") return token.state;
+	return now >= token.expiresAt ? "expired" : "active";
+}

@@ -1,0 +1,131 @@
+import { expect, inject } from "vitest";
+
+// The local Outreach under test runs in Node (started by test/global-setup.ts); these tests run in workerd and
+// reach it over HTTP, exactly as the Worker does.
+
+export const base = inject("outreachBase");
+export const CLIENT_ID = "local-client";
+export const CLIENT_SECRET = "local-secret";
+export const REDIRECT_URI = "http://localhost:8787/oauth/callback";
+export const ALL_SCOPES = "prospects.read prospects.write users.read";
+export const JSON_API = "application/vnd.api+json";
+
+export type TokenSet = {
+	access_token: string;
+	token_type: string;
+	expires_in: number;
+	refresh_token: string;
+	scope: string;
+	created_at: number;
+};
+export type ApiError = { id: string; title: string; detail: string; source?: { pointer: string } };
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function control(path: string, body: unknown): Promise<void> {
+	const res = await fetch(`${base}${path}`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+	expect(res.status, await res.clone().text()).toBe(200);
+	expect(await res.json()).toEqual({ ok: true });
+}
+
+/** POST /__fake/reset with optional settings. */
+export const reset = (settings: Record<string, unknown> = {}) => control("/__fake/reset", settings);
+/** POST /__fake/faults. */
+export const setFaults = (faults: Record<string, unknown>) => control("/__fake/faults", faults);
+
+/** GET a /__fake/* route's JSON. */
+export async function peek<T>(path: string): Promise<T> {
+	const res = await fetch(`${base}${path}`);
+	expect(res.status).toBe(200);
+	return (await res.json()) as T;
+}
+
+export type SignInFields = {
+	clientId: string;
+	redirectUri: string;
+	scope: string;
+	state: string;
+	email: string;
+	password: string;
+	decision: "approve" | "decline";
+};
+
+/** Submits the sign-in form (without following the redirect). */
+export function submitSignIn(fields: Partial<SignInFields> = {}): Promise<Response> {
+	const f = { clientId: CLIENT_ID, redirectUri: REDIRECT_URI, scope: ALL_SCOPES, state: "st4te", email: "rep@example.com", password: "outreach", decision: "approve", ...fields };
+	const form = new URLSearchParams({
+		client_id: f.clientId,
+		redirect_uri: f.redirectUri,
+		response_type: "code",
+		scope: f.scope,
+		state: f.state,
+		email: f.email,
+		password: f.password,
+		decision: f.decision,
+	});
+	return fetch(`${base}/oauth/authorize`, { method: "POST", body: form, redirect: "manual" });
+}
+
+/** Signs in and approves; answers the authorization code from the redirect. */
+export async function signInCode(fields: Partial<SignInFields> = {}): Promise<string> {
+	const res = await submitSignIn(fields);
+	expect(res.status).toBe(302);
+	const code = new URL(res.headers.get("Location")!).searchParams.get("code");
+	expect(code).toBeTruthy();
+	return code!;
+}
+
+/** POST /oauth/token, form-encoded, with the registered client's credentials unless overridden. */
+export function tokenRequest(params: Record<string, string>): Promise<Response> {
+	const form = new URLSearchParams({ client_id: CLIENT_ID, client_secret: CLIENT_SECRET, ...params });
+	return fetch(`${base}/oauth/token`, { method: "POST", body: form });
+}
+
+export function exchangeCode(code: string, params: Record<string, string> = {}): Promise<Response> {
+	return tokenRequest({ grant_type: "authorization_code", code, redirect_uri: REDIRECT_URI, ...params });
+}
+
+export function refreshTokens(refreshToken: string, params: Record<string, string> = {}): Promise<Response> {
+	return tokenRequest({ grant_type: "refresh_token", refresh_token: refreshToken, ...params });
+}
+
+/** Signs in as the seeded rep (or as `fields` say) and exchanges the code: a fresh token set. */
+export async function signIn(fields: Partial<SignInFields> = {}): Promise<TokenSet> {
+	const res = await exchangeCode(await signInCode(fields), fields.redirectUri ? { redirect_uri: fields.redirectUri } : {});
+	expect(res.status).toBe(200);
+	return (await res.json()) as TokenSet;
+}
+
+/** An /api/v2 request with a bearer token. */
+export function api(token: string | null, method: string, path: string, init: { body?: string; contentType?: string } = {}): Promise<Response> {
+	const headers: Record<string, string> = {};
+	if (token !== null) headers.Authorization = `Bearer ${token}`;
+	if (init.contentType) headers["Content-Type"] = init.contentType;
+	return fetch(`${base}/api/v2${path}`, { method, headers, body: init.body });
+}
+
+/** PATCH /api/v2/prospects/:id with a well-formed document unless `doc` overrides its parts. */
+export function patchProspect(
+	token: string | null,
+	id: number | string,
+	attributes: Record<string, unknown>,
+	doc: { type?: unknown; id?: unknown; contentType?: string } = {},
+): Promise<Response> {
+	const data = { type: "type" in doc ? doc.type : "prospect", id: "id" in doc ? doc.id : Number(id), attributes };
+	return api(token, "PATCH", `/prospects/${id}`, { body: JSON.stringify({ data }), contentType: doc.contentType ?? JSON_API });
+}
+
+/** The JSON:API errors of a response. */
+export async function errorsOf(res: Response): Promise<ApiError[]> {
+	const body = (await res.json()) as { errors: ApiError[] };
+	expect(Array.isArray(body.errors)).toBe(true);
+	return body.errors;
+}
+
+/** Asserts a JSON:API error response with this status and first error id; answers its errors. */
+export async function expectError(res: Response, status: number, id: string): Promise<ApiError[]> {
+	expect(res.status).toBe(status);
+	const errors = await errorsOf(res);
+	expect(errors[0]?.id).toBe(id);
+	return errors;
+}
