@@ -4,6 +4,7 @@ import { destinationStore } from "./destinations";
 import { gateStub, type AdmitCall, type Gate, type AdmitResult, type SettleReport } from "./gate";
 import { ledgerStub, type OutcomeReport } from "./ledger";
 import { log } from "./log";
+import { count } from "./metrics";
 import { patchProspect, type OutreachResponse } from "./outreach/api";
 import { classify, type Outcome } from "./outreach/outcome";
 import { mergeUpdates, Update, type Version } from "./updates";
@@ -67,6 +68,8 @@ export async function enqueue(env: Env, groups: Outgoing[]): Promise<number> {
 	let chunkBytes = 0;
 	const send = async () => {
 		if (chunk.length === 0) return;
+		count("queueSendCalls");
+		count("queueMessagesSent", chunk.length);
 		await env.UPDATES.sendBatch(
 			chunk.map((m) => ({ body: m.body, contentType: "json" as const, ...(m.delaySeconds > 0 ? { delaySeconds: m.delaySeconds } : {}) })),
 		);
@@ -208,6 +211,7 @@ export async function deliver(batch: MessageBatch<unknown>, env: Env): Promise<v
 	if (outgoing.length) await enqueue(env, outgoing);
 	await Promise.all(
 		[...plan.outcomes].map(async ([destinationId, outcomes]) => {
+			count("ledgerCalls");
 			await ledgerStub(env, destinationId).record(outcomes);
 			const failed = outcomes.filter((o) => o.state === "failed");
 			if (failed.length) log("warn", "failure_recorded", { batchId, destinationId, updates: failed.length, updateIds: failed.slice(0, 20).map((o) => o.id) });
@@ -267,6 +271,7 @@ async function deliverThroughGate(
 	if (calls.length === 0) return;
 	const gate = gateStub(env, gateName);
 	// Oldest updates first, so a backlog drains in arrival order.
+	count("gateCalls");
 	const admitted: AdmitResult = await gate.admit(calls.map(({ key, destinationId, prospectId, fields }) => ({ key, destinationId, prospectId, fields })));
 	const byKey = new Map(calls.map((c) => [c.key, c]));
 
@@ -305,7 +310,10 @@ async function deliverThroughGate(
 			}),
 		),
 	);
-	if (settle.calls.length) await gate.settle(settle);
+	if (settle.calls.length) {
+		count("gateCalls");
+		await gate.settle(settle);
+	}
 }
 
 /** One PATCH, with the single refresh-and-retry a 401 earns. */
@@ -318,9 +326,11 @@ async function send(
 	values: Record<string, unknown>,
 ): Promise<{ res: OutreachResponse; outcome: Outcome }> {
 	const base = config(env).OUTREACH_API_BASE;
+	count("patchCalls");
 	let res = await patchProspect(base, token, prospectId, values);
 	let outcome = classify(res);
 	if (outcome.kind !== "refresh") return { res, outcome };
+	count("gateCalls");
 	const fresh = await gate.accessToken(destinationId, token);
 	if (!fresh.ok) {
 		return {
@@ -331,6 +341,7 @@ async function send(
 					: { kind: "transient", reason: `Could not refresh the Outreach token: ${fresh.reason}` },
 		};
 	}
+	count("patchCalls");
 	res = await patchProspect(base, fresh.token, prospectId, values);
 	outcome = classify(res);
 	if (outcome.kind === "refresh") outcome = { kind: "transient", reason: "Outreach refused a freshly refreshed token (401)" };
@@ -385,6 +396,7 @@ async function apply(
 			plan.defer(live, Math.max(1, Math.ceil((outcome.until - Date.now()) / 1000)));
 			return;
 		case "connection_lost":
+			count("gateCalls");
 			await ctx.gate.markReconnectRequired(call.destinationId, outcome.reason);
 			log("warn", "token_lost", { destinationId: call.destinationId, reason: outcome.reason });
 			plan.hold(live, ctx.holdSeconds);

@@ -7,6 +7,7 @@ import { destinationStore } from "./destinations";
 import { ApiError } from "./errors";
 import { ledgerStub, type Receipt } from "./ledger";
 import { log } from "./log";
+import { count } from "./metrics";
 import { mapProfile, type Update } from "./updates";
 
 /**
@@ -114,7 +115,9 @@ ingestApp.post("/:destinationId", async (c) => {
 		}
 	}
 
+	count("profilesReceived", entries.length);
 	const ledger = ledgerStub(c.env, destinationId);
+	count("ledgerCalls");
 	await ledger.receive(receipt);
 	let messages = 0;
 	if (updates.length) {

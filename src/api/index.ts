@@ -4,6 +4,7 @@ import { activityApi } from "./activity";
 import { alertsApi } from "./alerts";
 import { destinationsApi } from "./destinations";
 import { mappingApi } from "./mapping";
+import { metricsApi } from "./metrics";
 
 /**
  * The admin API (mounted at /api behind the admin token by src/app.ts). The console calls it in-process
@@ -17,3 +18,4 @@ api.route("/destinations", destinationsApi);
 api.route("/destinations", mappingApi);
 api.route("/destinations", activityApi);
 api.route("/destinations", alertsApi);
+api.route("/metrics", metricsApi);

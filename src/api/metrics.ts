@@ -1,0 +1,7 @@
+import { Hono } from "hono";
+import { metrics } from "../metrics";
+
+/** GET /api/metrics — this isolate's work counters (see src/metrics.ts). */
+export const metricsApi = new Hono<{ Bindings: Env }>();
+
+metricsApi.get("/", (c) => c.json(metrics));
