@@ -8,7 +8,7 @@ const DEAD_LETTER_QUEUE = "prospect-updates-dlq";
 
 export default {
 	fetch: app.fetch,
-	async queue(batch, env) {
+	async queue(batch, env, _ctx) {
 		if (batch.queue === DEAD_LETTER_QUEUE) await recordDeadLetters(batch, env);
 		else await deliver(batch, env);
 	},
