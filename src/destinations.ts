@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { Mapping } from "./mapping";
+import { count } from "./metrics";
 
 /**
  * KV records of the control plane (layout: src/STORAGE.md). Reads go through a short in-memory cache,
@@ -49,6 +50,7 @@ const cache = new Map<string, { at: number; value: unknown }>();
 async function cachedJson<T>(kv: KVNamespace, key: string, schema: z.ZodType<T>): Promise<T | null> {
 	const hit = cache.get(key);
 	if (hit && Date.now() - hit.at < CACHE_MS) return hit.value as T | null;
+	count("kvReads");
 	const raw = await kv.get(key, "json");
 	const parsed = raw === null ? null : schema.safeParse(raw);
 	const value = parsed === null ? null : parsed.success ? parsed.data : null;
@@ -57,6 +59,7 @@ async function cachedJson<T>(kv: KVNamespace, key: string, schema: z.ZodType<T>)
 }
 
 async function putJson(kv: KVNamespace, key: string, value: unknown): Promise<void> {
+	count("kvWrites");
 	await kv.put(key, JSON.stringify(value));
 	cache.set(key, { at: Date.now(), value });
 }
@@ -87,6 +90,14 @@ export function destinationStore(env: Env) {
 		putMapping: (id: string, m: Mapping) => putJson(kv, keys.mapping(id), m),
 		getConnection: (id: string) => cachedJson(kv, keys.connection(id), ConnectionRecord),
 		putConnection: (id: string, c: ConnectionRecord) => putJson(kv, keys.connection(id), c),
+		deleteConnection: (id: string) => remove(kv, keys.connection(id)),
+		/**
+		 * Tells this isolate's cache what the gate just wrote (the gate may run elsewhere), so the Worker that
+		 * handled a connect or disconnect answers with the new state at once.
+		 */
+		noteConnection(id: string, c: ConnectionRecord | null): void {
+			cache.set(keys.connection(id), { at: Date.now(), value: c });
+		},
 		/** Erases every KV record of a destination (the ledger and grant are erased by their objects). */
 		async erase(id: string): Promise<void> {
 			await Promise.all([keys.destination(id), keys.mapping(id), keys.connection(id), keys.alerts(id)].map((k) => remove(kv, k)));

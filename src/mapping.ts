@@ -8,12 +8,13 @@ export type SegmentStatus = z.infer<typeof SegmentStatus>;
 const XDM_PATH = /^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z_][A-Za-z0-9_-]*)*$/;
 const mappable = new Set(mappableAttributes);
 
-export const AttributeMapping = z.object({
+// Strict objects: a misspelt key (`segment`, `mappingID`) is reported, not silently dropped.
+export const AttributeMapping = z.strictObject({
 	source: z
-		.string()
+		.string({ error: "is required: a dotted XDM path such as person.name.firstName" })
 		.trim()
 		.regex(XDM_PATH, "must be a dotted XDM path such as person.name.firstName"),
-	target: z.string().refine((t) => mappable.has(t), {
+	target: z.string({ error: "is required: an Outreach prospect attribute such as firstName" }).refine((t) => mappable.has(t), {
 		error: (iss) =>
 			customFieldNumber(String(iss.input)) !== null
 				? "custom fields are written by segments: map a segment with this Mapping ID instead"
@@ -21,21 +22,24 @@ export const AttributeMapping = z.object({
 	}),
 });
 
-export const SegmentMapping = z.object({
-	segmentId: z.string().trim().min(1, "must not be empty").max(256),
+export const SegmentMapping = z.strictObject({
+	segmentId: z.string({ error: "is required: the AEP segment id" }).trim().min(1, "must not be empty").max(256),
 	mappingId: z
 		.number({ error: "must be a number from 1 to 150 (Outreach's Custom Field N)" })
 		.int("must be a whole number from 1 to 150")
 		.min(1, "must be from 1 to 150")
 		.max(150, "must be from 1 to 150"),
-	name: z.string().max(256).optional(),
+	name: z.string({ error: "must be text" }).max(256, "must be at most 256 characters").optional(),
 });
 
-const StatusWord = z.string().max(32000, "must be at most 32,000 characters");
+const StatusWord = z.string({ error: "must be text" }).max(32000, "must be at most 32,000 characters");
 
 export const Mapping = z
-	.object({
-		identityNamespace: z.string().trim().min(1, "is required (the AEP identity namespace holding the OutreachId, e.g. Oid)"),
+	.strictObject({
+		identityNamespace: z
+			.string({ error: "is required: the AEP identity namespace holding the Outreach prospect id, e.g. Oid" })
+			.trim()
+			.min(1, "is required: the AEP identity namespace holding the Outreach prospect id, e.g. Oid"),
 		attributes: z.array(AttributeMapping).default([]),
 		segments: z.array(SegmentMapping).default([]),
 		statusValues: z.strictObject({ realized: StatusWord.optional(), existing: StatusWord.optional(), exited: StatusWord.optional() }).optional(),

@@ -1,33 +1,143 @@
-import type { OutreachUser } from "./destinations";
+import { z } from "zod";
+import { config } from "./config";
+import { seal, unseal, UnsealError } from "./crypto";
+import { destinationStore, type ConnectionRecord, type OutreachUser } from "./destinations";
+import { log } from "./log";
+import { refreshGrant, type TokenResult } from "./outreach/oauth";
 
 /**
- * Token custody inside the gate (stub: the control-plane work implements it). The only code that reads or
- * writes OAuth tokens; grants are kept encrypted in the gate's SQLite storage and mirrored, encrypted, to KV.
+ * Token custody inside the gate: the only code that reads or writes OAuth tokens. Each destination's grant
+ * is one row of the gate's SQLite table `grants` (the authority), its tokens sealed with AES-GCM
+ * (src/crypto.ts), and the same sealed record is mirrored to KV `connection:<id>` for the console. Nothing
+ * but this class ever opens a sealed grant.
+ *
+ * Refresh discipline: at most one token request per destination is in flight; every caller that arrives
+ * meanwhile awaits the same promise. The new refresh token is persisted in one synchronous SQL statement
+ * before anyone gets the new access token, and the used one is never sent again. A refresh that Outreach
+ * refuses (invalid_grant, 401) marks the destination `reconnect_required`, and from then on callers get that
+ * answer without another request to Outreach. Only the in-flight promise lives in memory: an evicted object
+ * loses nothing but a refresh in progress (whose answer, if Outreach rotated the token, cannot be recovered —
+ * the next refresh then reports the grant lost, which a reconnect fixes).
  */
 
 /** A grant as Outreach's token endpoint returns it, normalised. */
 export type TokenGrant = { accessToken: string; refreshToken: string; expiresAt: number; scope: string };
 
+/**
+ * What `accessToken` answers. `unavailable`: Outreach's token endpoint failed transiently (5xx, 429, network)
+ * while the token needed refreshing — the grant is intact; ask again after `retryAfterMs` (delivery defers
+ * its updates, it does not fail them).
+ */
 export type AccessResult =
 	| { ok: true; token: string }
-	| { ok: false; status: "reconnect_required" | "not_connected"; reason: string };
+	| { ok: false; status: "reconnect_required" | "not_connected"; reason: string }
+	| { ok: false; status: "unavailable"; reason: string; retryAfterMs: number };
+
+/**
+ * Refresh when less than 5 minutes are left — or, for tokens that live less than 10 minutes (tests, the
+ * benchmark), less than half their life, so a short-lived token is not refreshed on every call.
+ */
+const REFRESH_AHEAD = { ms: 5 * 60_000, fraction: 0.5 };
+/** While refreshing is impossible, an old token is still handed out until this close to expiry. */
+const LAST_USE = { ms: 10_000, fraction: 0.1 };
+const MAX_BACKOFF_MS = 15 * 60_000;
+
+/** What a sealed grant holds (the plaintext never leaves this module). */
+const SealedGrant = z.object({
+	accessToken: z.string(),
+	refreshToken: z.string(),
+	expiresAt: z.number(),
+	obtainedAt: z.number(),
+	scope: z.string(),
+});
+type SealedGrant = z.infer<typeof SealedGrant>;
+
+type GrantRow = {
+	destination_id: string;
+	gate: string;
+	user_id: number;
+	user_email: string;
+	status: "connected" | "reconnect_required";
+	reason: string | null;
+	sealed: string;
+	/** Bumped by every `store`, so a refresh that raced a reconnect or removal never writes over the newer grant. */
+	generation: number;
+	/** After a transient refresh failure: no new token request before this time (epoch ms). */
+	retry_at: number;
+	failures: number;
+	updated_at: number;
+};
+
+/** Binds a sealed grant to its destination: a sealed value copied to another destination does not open. */
+const grantContext = (destinationId: string) => `grant:${destinationId}`;
 
 export class TokenCustody {
+	/** The in-flight resolution (read or refresh) per destination; concurrent callers share it. */
+	private readonly pending = new Map<string, Promise<AccessResult>>();
+	/** Serialises KV mirror writes per destination so KV always ends with the latest row. */
+	private readonly mirrors = new Map<string, Promise<void>>();
+
 	constructor(
 		readonly ctx: DurableObjectState,
 		readonly env: Env,
-	) {}
+	) {
+		ctx.storage.sql.exec(`CREATE TABLE IF NOT EXISTS grants (
+			destination_id TEXT PRIMARY KEY,
+			gate TEXT NOT NULL,
+			user_id INTEGER NOT NULL,
+			user_email TEXT NOT NULL,
+			status TEXT NOT NULL,
+			reason TEXT,
+			sealed TEXT NOT NULL,
+			generation INTEGER NOT NULL,
+			retry_at INTEGER NOT NULL DEFAULT 0,
+			failures INTEGER NOT NULL DEFAULT 0,
+			updated_at INTEGER NOT NULL
+		)`);
+	}
 
-	/** Stores a new grant for a destination (replacing any earlier one) and marks it connected. */
-	async store(destinationId: string, gateName: string, user: OutreachUser, grant: TokenGrant): Promise<void> {
-		void destinationId, gateName, user, grant;
-		throw new Error("not implemented");
+	/** Stores a new grant for a destination (replacing any earlier one), marks it connected, and returns the KV record. */
+	async store(destinationId: string, gateName: string, user: OutreachUser, grant: TokenGrant): Promise<ConnectionRecord> {
+		const sealed = await this.seal(destinationId, { ...grant, obtainedAt: Date.now() });
+		// One statement after the last await: the row changes atomically, whatever else interleaved.
+		this.ctx.storage.sql.exec(
+			`INSERT INTO grants (destination_id, gate, user_id, user_email, status, reason, sealed, generation, retry_at, failures, updated_at)
+			 VALUES (?, ?, ?, ?, 'connected', NULL, ?, 1, 0, 0, ?)
+			 ON CONFLICT (destination_id) DO UPDATE SET gate = excluded.gate, user_id = excluded.user_id,
+			   user_email = excluded.user_email, status = 'connected', reason = NULL, sealed = excluded.sealed,
+			   generation = grants.generation + 1, retry_at = 0, failures = 0, updated_at = excluded.updated_at`,
+			destinationId,
+			gateName,
+			user.id,
+			user.email,
+			sealed,
+			Date.now(),
+		);
+		const record = this.connection(destinationId)!; // read before the next await: this grant, as stored
+		log("info", "grant_stored", { destinationId, userId: user.id });
+		await this.mirror(destinationId);
+		return record;
 	}
 
 	/** Removes a destination's grant only; other destinations of the same user keep theirs. */
 	async remove(destinationId: string): Promise<void> {
-		void destinationId;
-		throw new Error("not implemented");
+		this.ctx.storage.sql.exec(`DELETE FROM grants WHERE destination_id = ?`, destinationId);
+		log("info", "grant_removed", { destinationId });
+		await this.mirror(destinationId);
+	}
+
+	/** The connection record of a destination as this gate knows it (strongly consistent), or null. */
+	connection(destinationId: string): ConnectionRecord | null {
+		const row = this.row(destinationId);
+		if (!row) return null;
+		return {
+			gate: row.gate,
+			user: { id: row.user_id, email: row.user_email },
+			status: row.status,
+			...(row.reason ? { reason: row.reason } : {}),
+			updatedAt: new Date(row.updated_at).toISOString(),
+			grant: row.sealed,
+		};
 	}
 
 	/**
@@ -35,12 +145,213 @@ export class TokenCustody {
 	 * callers ask. `rejected`: a token Outreach just answered 401 for — refresh unless it was already replaced.
 	 */
 	async accessToken(destinationId: string, rejected?: string): Promise<AccessResult> {
-		void destinationId, rejected;
-		return { ok: false, status: "not_connected", reason: "not implemented" };
+		for (let round = 0; ; round++) {
+			const joined = this.pending.get(destinationId);
+			const result = await (joined ?? this.startResolve(destinationId, rejected));
+			// A caller reporting a rejected token may have joined a resolution that began before the 401 and so
+			// answered that very token: it asks again (a few times at most), now with the rejection known.
+			const stale = result.ok && rejected !== undefined && result.token === rejected;
+			if (!joined || !stale || round >= 2) return result;
+		}
 	}
 
 	/** Marks the destination's connection lost (e.g. a scope is missing); its updates are then held. */
 	async markReconnectRequired(destinationId: string, reason: string): Promise<void> {
-		void destinationId, reason;
+		const row = this.row(destinationId);
+		if (!row) return;
+		this.markLost(destinationId, row.generation, reason);
+		await this.mirror(destinationId);
+	}
+
+	// ─── internals ──────────────────────────────────────────────────────────────────────────────────────
+
+	/** Starts the one resolution for this destination; it is forgotten when it settles. */
+	private startResolve(destinationId: string, rejected: string | undefined): Promise<AccessResult> {
+		// Set synchronously, before any await, so every caller arriving later joins this promise.
+		const p: Promise<AccessResult> = this.resolve(destinationId, rejected).finally(() => {
+			if (this.pending.get(destinationId) === p) this.pending.delete(destinationId);
+		});
+		this.pending.set(destinationId, p);
+		return p;
+	}
+
+	private async resolve(destinationId: string, rejected: string | undefined): Promise<AccessResult> {
+		const row = this.row(destinationId);
+		if (!row) return notConnected(destinationId);
+		if (row.status === "reconnect_required") return reconnectRequired(row.reason);
+		const opened = await this.open(destinationId, row);
+		if (!opened.ok) return opened.result;
+		const grant = opened.grant;
+		const now = Date.now();
+		const usable = grant.accessToken !== rejected && grant.expiresAt - now > margin(grant, LAST_USE);
+		if (usable && !refreshDue(grant, now)) return { ok: true, token: grant.accessToken };
+		if (row.retry_at > now) {
+			// Backing off after a transient failure: keep using the current token while it lasts.
+			if (usable) return { ok: true, token: grant.accessToken };
+			return unavailable(row.reason ?? "Outreach's token endpoint failed recently", row.retry_at - now);
+		}
+		if (!grant.refreshToken) {
+			this.markLost(destinationId, row.generation, "Outreach gave no refresh token with this grant. Reconnect the destination.");
+			await this.mirror(destinationId);
+			return reconnectRequired(this.row(destinationId)?.reason ?? null);
+		}
+		return this.refresh(destinationId, row, grant, usable);
+	}
+
+	/** One token request for this destination; the caller (resolve) guarantees nobody else is refreshing it. */
+	private async refresh(destinationId: string, row: GrantRow, grant: SealedGrant, stillUsable: boolean): Promise<AccessResult> {
+		log("info", "token_refresh", { destinationId, userId: row.user_id });
+		const result = await refreshGrant(this.env, grant.refreshToken);
+		if (result.ok) return this.persistRefreshed(destinationId, row, result);
+		if (result.kind === "lost") {
+			log("warn", "grant_lost", { destinationId, userId: row.user_id, reason: result.reason });
+			if (!this.markLost(destinationId, row.generation, result.reason)) return this.afterRace(destinationId);
+			await this.mirror(destinationId);
+			return reconnectRequired(result.reason);
+		}
+		const backoffMs = this.backoff(row.failures + 1, result.retryAfterMs);
+		log("warn", "token_refresh_unavailable", { destinationId, userId: row.user_id, reason: result.reason, retryAfterMs: backoffMs });
+		this.ctx.storage.sql.exec(
+			`UPDATE grants SET retry_at = ?, failures = failures + 1, reason = ? WHERE destination_id = ? AND generation = ?`,
+			Date.now() + backoffMs,
+			result.reason,
+			destinationId,
+			row.generation,
+		);
+		if (stillUsable) return { ok: true, token: grant.accessToken };
+		return unavailable(result.reason, backoffMs);
+	}
+
+	private async persistRefreshed(destinationId: string, row: GrantRow, result: Extract<TokenResult, { ok: true }>): Promise<AccessResult> {
+		const next: SealedGrant = { ...result.grant, obtainedAt: Date.now() };
+		const sealed = await this.seal(destinationId, next);
+		// Guarded by generation: if the grant was replaced or removed while we refreshed, the newer state wins.
+		const written = this.ctx.storage.sql.exec(
+			`UPDATE grants SET sealed = ?, retry_at = 0, failures = 0, reason = NULL, updated_at = ?
+			 WHERE destination_id = ? AND generation = ? AND status = 'connected'`,
+			sealed,
+			Date.now(),
+			destinationId,
+			row.generation,
+		).rowsWritten;
+		if (written === 0) return this.afterRace(destinationId);
+		await this.mirror(destinationId);
+		return { ok: true, token: next.accessToken };
+	}
+
+	/**
+	 * The answer when the grant changed while its token request was in flight — removed, marked lost, or
+	 * replaced by a reconnect (whose new grant then answers; our refreshed tokens of the old one are dropped).
+	 */
+	private async afterRace(destinationId: string): Promise<AccessResult> {
+		const now = this.row(destinationId);
+		if (!now) return notConnected(destinationId);
+		if (now.status === "reconnect_required") return reconnectRequired(now.reason);
+		return this.resolve(destinationId, undefined);
+	}
+
+	/** Persists `reconnect_required` for this generation of the grant; false when the grant changed meanwhile. */
+	private markLost(destinationId: string, generation: number, reason: string): boolean {
+		return (
+			this.ctx.storage.sql.exec(
+				`UPDATE grants SET status = 'reconnect_required', reason = ?, updated_at = ? WHERE destination_id = ? AND generation = ?`,
+				reason,
+				Date.now(),
+				destinationId,
+				generation,
+			).rowsWritten > 0
+		);
+	}
+
+	private backoff(failures: number, serverMs: number | undefined): number {
+		const base = config(this.env).RETRY_BASE_SECONDS * 1000;
+		const ours = Math.min(MAX_BACKOFF_MS, base * 2 ** Math.min(failures - 1, 20));
+		return Math.max(ours, Math.min(serverMs ?? 0, MAX_BACKOFF_MS));
+	}
+
+	private row(destinationId: string): GrantRow | null {
+		const rows = this.ctx.storage.sql.exec<GrantRow>(`SELECT * FROM grants WHERE destination_id = ?`, destinationId).toArray();
+		return rows[0] ?? null;
+	}
+
+	private seal(destinationId: string, grant: SealedGrant): Promise<string> {
+		return seal(this.env, JSON.stringify(grant), grantContext(destinationId));
+	}
+
+	/** Opens a row's sealed grant. A grant that cannot be opened is lost; a missing key is an operator problem. */
+	private async open(destinationId: string, row: GrantRow): Promise<{ ok: true; grant: SealedGrant } | { ok: false; result: AccessResult }> {
+		let plain: string;
+		try {
+			plain = await unseal(this.env, row.sealed, grantContext(destinationId));
+		} catch (err) {
+			if (err instanceof UnsealError) return this.unreadable(destinationId, row, err.message);
+			// TOKEN_ENCRYPTION_KEY missing or malformed: fixable without a reconnect, so the grant is kept.
+			return { ok: false, result: unavailable(err instanceof Error ? err.message : String(err), 60_000) };
+		}
+		const parsed = SealedGrant.safeParse(parseJson(plain));
+		return parsed.success ? { ok: true, grant: parsed.data } : this.unreadable(destinationId, row, "unexpected content");
+	}
+
+	private async unreadable(destinationId: string, row: GrantRow, why: string): Promise<{ ok: false; result: AccessResult }> {
+		const reason = `The stored grant cannot be decrypted (${why}). Reconnect the destination.`;
+		log("error", "grant_unreadable", { destinationId, reason });
+		if (this.markLost(destinationId, row.generation, reason)) await this.mirror(destinationId);
+		return { ok: false, result: reconnectRequired(reason) };
+	}
+
+	/**
+	 * Writes the row's current state to KV `connection:<id>` (or deletes it). Chained per destination and read
+	 * at write time, so however writes interleave, the last one reflects the latest row. A KV failure is
+	 * logged, not thrown: SQLite is the authority, and the next change mirrors again.
+	 */
+	private mirror(destinationId: string): Promise<void> {
+		const store = destinationStore(this.env);
+		const previous = this.mirrors.get(destinationId) ?? Promise.resolve();
+		const next = previous.then(async () => {
+			const record = this.connection(destinationId);
+			try {
+				if (record) await store.putConnection(destinationId, record);
+				else await store.deleteConnection(destinationId);
+			} catch (err) {
+				log("error", "connection_mirror_failed", { destinationId, error: err instanceof Error ? err.name : "Error" });
+			}
+		});
+		this.mirrors.set(destinationId, next);
+		void next.finally(() => {
+			if (this.mirrors.get(destinationId) === next) this.mirrors.delete(destinationId);
+		});
+		return next;
 	}
 }
+
+/** `rule.ms`, or `rule.fraction` of the token's life when that is shorter. */
+function margin(grant: SealedGrant, rule: { ms: number; fraction: number }): number {
+	return Math.min(rule.ms, Math.max(0, grant.expiresAt - grant.obtainedAt) * rule.fraction);
+}
+
+/** Whether the access token should be refreshed now (see REFRESH_AHEAD). */
+function refreshDue(grant: SealedGrant, now: number): boolean {
+	return grant.expiresAt - now < margin(grant, REFRESH_AHEAD);
+}
+
+function parseJson(text: string): unknown {
+	try {
+		return JSON.parse(text);
+	} catch {
+		return undefined;
+	}
+}
+
+const notConnected = (destinationId: string): AccessResult => ({
+	ok: false,
+	status: "not_connected",
+	reason: `Destination ${destinationId} is not connected to Outreach. Connect it (POST /api/destinations/${destinationId}/connect).`,
+});
+
+const reconnectRequired = (reason: string | null): AccessResult => ({
+	ok: false,
+	status: "reconnect_required",
+	reason: reason ?? "The Outreach connection was lost. Reconnect the destination.",
+});
+
+const unavailable = (reason: string, retryAfterMs: number): AccessResult => ({ ok: false, status: "unavailable", reason, retryAfterMs });
