@@ -1,0 +1,262 @@
+import { z } from "zod";
+import { config } from "./config";
+import { apiClient, type Activity, type Destination } from "./console/client";
+import { randomToken } from "./crypto";
+import { keys } from "./destinations";
+import { ledgerStub, type AlertConditionState } from "./ledger";
+import { log } from "./log";
+
+/**
+ * Alerts: a webhook (Slack-compatible `{text}`) and three conditions, evaluated by the cron trigger
+ * (`evaluateAlerts`). At most one alert per condition per hour, and one recovery message when it clears;
+ * the per-condition state lives in the destination's ledger.
+ */
+
+const LOCAL_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]"]);
+const HOUR_MS = 3_600_000;
+const WEBHOOK_TIMEOUT_MS = 5_000;
+
+const WebhookUrl = z
+	.string()
+	.trim()
+	.max(2048, "must be at most 2,048 characters")
+	.refine((u) => URL.canParse(u), "must be a URL, e.g. https://hooks.slack.com/services/…")
+	.refine((u) => {
+		if (!URL.canParse(u)) return true;
+		const url = new URL(u);
+		return url.protocol === "https:" || (url.protocol === "http:" && LOCAL_HOSTS.has(url.hostname));
+	}, "must use https (http is allowed only for localhost and 127.0.0.1)");
+
+export const AlertConditions = z.strictObject({
+	connectionLost: z.boolean({ error: "must be true or false" }).default(false),
+	failureRatePercent: z
+		.number({ error: "must be a percentage from 1 to 100, or null for off" })
+		.min(1, "must be from 1 to 100")
+		.max(100, "must be from 1 to 100")
+		.nullable()
+		.default(null),
+	pendingOlderThanMinutes: z
+		.number({ error: "must be a whole number of minutes, or null for off" })
+		.int("must be a whole number of minutes")
+		.min(1, "must be at least 1 minute")
+		.max(7 * 24 * 60, "must be at most 10,080 minutes (a week)")
+		.nullable()
+		.default(null),
+});
+
+/** The stored alert configuration of one destination (KV `alerts:<id>`). */
+export const AlertConfig = z
+	.strictObject({
+		webhookUrl: WebhookUrl.nullable().default(null),
+		conditions: AlertConditions.default({ connectionLost: false, failureRatePercent: null, pendingOlderThanMinutes: null }),
+	})
+	.superRefine((a, ctx) => {
+		const anyOn = a.conditions.connectionLost || a.conditions.failureRatePercent !== null || a.conditions.pendingOlderThanMinutes !== null;
+		if (anyOn && a.webhookUrl === null)
+			ctx.addIssue({ code: "custom", path: ["webhookUrl"], message: "is required while a condition is on (where should the alert go?)" });
+	});
+export type AlertConfig = z.infer<typeof AlertConfig>;
+
+export const noAlerts: AlertConfig = { webhookUrl: null, conditions: { connectionLost: false, failureRatePercent: null, pendingOlderThanMinutes: null } };
+
+export async function getAlertConfig(env: Env, destinationId: string): Promise<AlertConfig | null> {
+	const raw = await env.CONFIG.get(keys.alerts(destinationId), "json");
+	if (raw === null) return null;
+	const parsed = AlertConfig.safeParse(raw);
+	return parsed.success ? parsed.data : null;
+}
+
+export async function putAlertConfig(env: Env, destinationId: string, value: AlertConfig): Promise<void> {
+	await env.CONFIG.put(keys.alerts(destinationId), JSON.stringify(value));
+}
+
+export type ConditionName = keyof AlertConfig["conditions"];
+
+/** What one evaluation found for one condition: firing or not, and the sentence that says why. */
+type Finding = { firing: boolean; detail: string };
+
+/** Failure rate over the hour buckets overlapping the last 60 minutes: failed ÷ (delivered + failed). */
+export function failureRate(activity: Activity, now: number): { failed: number; outcomes: number; percent: number } {
+	let failed = 0;
+	let delivered = 0;
+	for (const h of activity.hours) {
+		if (h.hour === null || h.hour <= now - 2 * HOUR_MS || h.hour > now) continue;
+		failed += h.failed;
+		delivered += h.delivered;
+	}
+	const outcomes = failed + delivered;
+	return { failed, outcomes, percent: outcomes === 0 ? 0 : (100 * failed) / outcomes };
+}
+
+function minutes(ms: number): string {
+	const m = Math.round(ms / 60_000);
+	return m < 120 ? `${m} min` : `${(m / 60).toFixed(1)} h`;
+}
+
+/** Evaluates the conditions that are on; conditions that are off are absent from the answer. */
+export function findings(conf: AlertConfig, destination: Destination, activity: Activity | null, now: number): Partial<Record<ConditionName, Finding>> {
+	const out: Partial<Record<ConditionName, Finding>> = {};
+	const c = conf.conditions;
+	if (c.connectionLost) {
+		const lost = destination.status === "reconnect_required";
+		const who = destination.outreachUser ? ` (${destination.outreachUser.email})` : "";
+		out.connectionLost = {
+			firing: lost,
+			detail: lost
+				? `the Outreach connection${who} needs reconnecting; updates are held until someone reconnects it`
+				: `the Outreach connection${who} works again`,
+		};
+	}
+	if (c.failureRatePercent !== null && activity) {
+		const r = failureRate(activity, now);
+		const firing = r.outcomes > 0 && r.percent > c.failureRatePercent;
+		out.failureRatePercent = {
+			firing,
+			detail: `${r.percent.toFixed(1)}% of deliveries failed in the last hour (${r.failed} of ${r.outcomes}; alert above ${c.failureRatePercent}%)`,
+		};
+	}
+	if (c.pendingOlderThanMinutes !== null && activity) {
+		const oldest = activity.budget.oldestPendingAt ?? null;
+		const age = oldest === null ? 0 : now - oldest;
+		const firing = oldest !== null && age > c.pendingOlderThanMinutes * 60_000;
+		out.pendingOlderThanMinutes = {
+			firing,
+			detail:
+				oldest === null
+					? "no update is pending"
+					: `the oldest pending update has waited ${minutes(age)} (alert after ${c.pendingOlderThanMinutes} min)`,
+		};
+	}
+	return out;
+}
+
+const titles: Record<ConditionName, string> = {
+	connectionLost: "Connection lost",
+	failureRatePercent: "Failure rate",
+	pendingOlderThanMinutes: "Updates waiting",
+};
+
+/** Posts `{text}` to the webhook; true when it answered 2xx. Never logs the URL (a Slack URL is a secret). */
+export async function postWebhook(url: string, text: string): Promise<{ ok: boolean; status: number }> {
+	try {
+		const res = await fetch(url, {
+			method: "POST",
+			headers: { "content-type": "application/json" },
+			body: JSON.stringify({ text }),
+			signal: AbortSignal.timeout(WEBHOOK_TIMEOUT_MS),
+		});
+		await res.body?.cancel();
+		return { ok: res.ok, status: res.status };
+	} catch {
+		return { ok: false, status: 0 };
+	}
+}
+
+function consoleLink(env: Env, destinationId: string, page: string): string {
+	const base = config(env).PUBLIC_BASE_URL;
+	return base ? ` <${base}/destinations/${encodeURIComponent(destinationId)}/${page}|Open the console>` : "";
+}
+
+type Kind = "alert" | "reminder" | "recovery";
+
+/** The next state of one condition and the message to send now, if any (pure: the rules live here). */
+export function step(
+	prev: AlertConditionState | undefined,
+	finding: Finding,
+	now: number,
+): { next: AlertConditionState; send: Kind | null } {
+	const state: AlertConditionState = prev ?? { active: false };
+	const quiet = state.lastSentAt !== undefined && now - state.lastSentAt < HOUR_MS;
+	if (finding.firing) {
+		if (quiet) return { next: state, send: null };
+		return {
+			next: { active: true, since: state.active ? state.since : now, lastSentAt: now, detail: finding.detail },
+			send: state.active ? "reminder" : "alert",
+		};
+	}
+	if (state.active) return { next: { active: false, lastSentAt: state.lastSentAt, detail: finding.detail }, send: "recovery" };
+	return { next: state, send: null };
+}
+
+function message(kind: Kind, condition: ConditionName, destination: Destination, detail: string, link: string): string {
+	const head = `AEP → Outreach · ${destination.name}`;
+	if (kind === "recovery") return `:white_check_mark: ${head} — ${titles[condition]} resolved: ${detail}.${link}`;
+	const prefix = kind === "reminder" ? "still " : "";
+	return `:warning: ${head} — ${titles[condition]}: ${prefix}${detail}.${link}`;
+}
+
+const pageFor: Record<ConditionName, string> = {
+	connectionLost: "",
+	failureRatePercent: "activity",
+	pendingOlderThanMinutes: "activity",
+};
+
+async function evaluateOne(env: Env, destinationId: string, conf: AlertConfig, now: number, requestId: string): Promise<number> {
+	const client = apiClient(env, config(env).PUBLIC_BASE_URL ?? "http://localhost");
+	const dest = await client.getDestination(destinationId);
+	if (!dest.ok) return 0;
+	const needsActivity = conf.conditions.failureRatePercent !== null || conf.conditions.pendingOlderThanMinutes !== null;
+	const activity = needsActivity ? await client.getActivity(destinationId) : null;
+	const found = findings(conf, dest.data, activity?.ok ? activity.data : null, now);
+
+	const ledger = ledgerStub(env, destinationId);
+	const state = await ledger.getAlertState();
+	let sent = 0;
+	let changed = false;
+	for (const name of Object.keys(titles) as ConditionName[]) {
+		const finding = found[name];
+		if (!finding) {
+			// A condition switched off (or not measurable now) forgets its state quietly.
+			if (state[name]?.active && (conf.conditions[name] === null || conf.conditions[name] === false)) {
+				delete state[name];
+				changed = true;
+			}
+			continue;
+		}
+		const { next, send } = step(state[name], finding, now);
+		if (send && conf.webhookUrl) {
+			const text = message(send, name, dest.data, finding.detail, consoleLink(env, destinationId, pageFor[name]));
+			const res = await postWebhook(conf.webhookUrl, text);
+			if (!res.ok) {
+				// Not recorded as sent: the next run (a minute later) tries again.
+				log("warn", "alert_failed", { destinationId, requestId, condition: name, kind: send, status: res.status });
+				continue;
+			}
+			log("info", "alert_sent", { destinationId, requestId, condition: name, kind: send, status: res.status });
+			sent++;
+		}
+		if (JSON.stringify(next) !== JSON.stringify(state[name])) {
+			state[name] = next;
+			changed = true;
+		}
+	}
+	if (changed) await ledger.putAlertState(state);
+	return sent;
+}
+
+/**
+ * Evaluates every destination's alerts once (the cron trigger calls this every minute) and answers how many
+ * messages were sent. One destination's trouble never stops the others'.
+ */
+export async function evaluateAlerts(env: Env, now = Date.now()): Promise<{ evaluated: number; sent: number }> {
+	const requestId = `alerts-${randomToken(8)}`;
+	let evaluated = 0;
+	let sent = 0;
+	let cursor: string | undefined;
+	do {
+		const page = await env.CONFIG.list({ prefix: keys.alerts(""), cursor });
+		for (const key of page.keys) {
+			const destinationId = key.name.slice(keys.alerts("").length);
+			try {
+				const conf = await getAlertConfig(env, destinationId);
+				if (!conf?.webhookUrl) continue;
+				evaluated++;
+				sent += await evaluateOne(env, destinationId, conf, now, requestId);
+			} catch (err) {
+				log("error", "alert_evaluation_failed", { destinationId, requestId, error: err instanceof Error ? err.name : "Error" });
+			}
+		}
+		cursor = page.list_complete ? undefined : page.cursor;
+	} while (cursor);
+	return { evaluated, sent };
+}

@@ -1,0 +1,7 @@
+import type { Context } from "hono";
+import type { Session } from "../session";
+import type { ApiClient } from "./client";
+
+/** What the console's guard puts on every signed-in request. */
+export type ConsoleEnv = { Bindings: Env; Variables: { session: Session; csrf: string; client: ApiClient } };
+export type ConsoleContext = Context<ConsoleEnv>;
