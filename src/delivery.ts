@@ -87,10 +87,24 @@ export async function enqueue(env: Env, groups: Outgoing[]): Promise<number> {
 
 type Item = { destinationId: string; attempt: number; update: Update };
 
-/** Seconds from now until `at`, within the queue's delay limits. */
-function delayUntil(at: number, now: number): number {
-	return Math.min(MAX_DELAY_SECONDS, Math.max(0, Math.ceil((at - now) / 1000)));
+/**
+ * Queue delays are whole seconds and a batch waits up to max_batch_timeout (1 s) to fill, so a deferral
+ * re-sent for its exact slot would reach the gate up to ~2 s late, and under a steady backlog every window
+ * would start that much late (7 % of a 30-second window). So a deferral is re-sent to arrive up to
+ * EARLY_SECONDS + 1 s early, and a call whose slot is at most SLOT_WAIT_MS away waits for it inside the
+ * consumer (wall time, not CPU time) and asks the gate again then.
+ */
+export const SLOT_WAIT_MS = 3_000;
+const EARLY_SECONDS = 1;
+/** A batch waits for slots at most this long in all, so one batch never holds the consumer for long. */
+const MAX_BATCH_WAIT_MS = 10_000;
+
+/** The queue delay for a deferral to `at`: whole seconds, a little early (see SLOT_WAIT_MS). */
+export function deferralDelay(at: number, now: number): number {
+	return Math.min(MAX_DELAY_SECONDS, Math.max(0, Math.floor((at - now) / 1000) - EARLY_SECONDS));
 }
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** Exponential backoff with jitter for the `attempt`-th retry. */
 export function backoffSeconds(baseSeconds: number, attempt: number, random = Math.random()): number {
@@ -266,13 +280,39 @@ async function deliverThroughGate(
 	run: ReturnType<typeof limiter>,
 	holdSeconds: number,
 ): Promise<void> {
-	const cfg = config(env);
 	const calls = buildCalls(items, plan);
 	if (calls.length === 0) return;
 	const gate = gateStub(env, gateName);
+	const waitUntil = Date.now() + MAX_BATCH_WAIT_MS;
+	let round = calls;
+	while (round.length) {
+		const near = await admitAndSend(env, gate, round, plan, run, holdSeconds, waitUntil);
+		if (near.calls.length === 0) break;
+		await sleep(Math.max(0, near.at - Date.now()));
+		round = near.calls;
+	}
+}
+
+/**
+ * One round with the gate: admit the calls, send the granted PATCHes, settle them. Answers the deferred calls
+ * whose slot is near enough to wait for here (see SLOT_WAIT_MS) and when the first of them is due; the other
+ * deferrals are re-sent to the queue.
+ */
+async function admitAndSend(
+	env: Env,
+	gate: DurableObjectStub<Gate>,
+	calls: Call[],
+	plan: Plan,
+	run: ReturnType<typeof limiter>,
+	holdSeconds: number,
+	waitUntil: number,
+): Promise<{ calls: Call[]; at: number }> {
+	const cfg = config(env);
 	// Oldest updates first, so a backlog drains in arrival order.
 	count("gateCalls");
 	const admitted: AdmitResult = await gate.admit(calls.map(({ key, destinationId, prospectId, fields }) => ({ key, destinationId, prospectId, fields })));
+	// The gate's clock may differ from ours (another machine): slots are read relative to its `now`.
+	const answeredAt = Date.now();
 	const byKey = new Map(calls.map((c) => [c.key, c]));
 
 	for (const c of calls) {
@@ -282,7 +322,15 @@ async function deliverThroughGate(
 		plan.hold(c.items, Math.max(1, wait));
 	}
 	for (const key of admitted.stale) for (const i of byKey.get(key)!.items) plan.report(i, { id: i.update.id, state: "superseded" });
-	for (const d of admitted.deferred) plan.defer(byKey.get(d.key)!.items, Math.max(1, delayUntil(d.at, admitted.now)));
+	const near: { calls: Call[]; at: number } = { calls: [], at: Infinity };
+	for (const d of admitted.deferred) {
+		const wait = d.at - admitted.now;
+		const at = answeredAt + wait;
+		if (wait <= SLOT_WAIT_MS && at <= waitUntil) {
+			near.calls.push(byKey.get(d.key)!);
+			near.at = Math.min(near.at, at);
+		} else plan.defer(byKey.get(d.key)!.items, deferralDelay(d.at, admitted.now));
+	}
 
 	const settle: SettleReport = { calls: [] };
 	let newestAnswer = 0;
@@ -314,6 +362,7 @@ async function deliverThroughGate(
 		count("gateCalls");
 		await gate.settle(settle);
 	}
+	return near;
 }
 
 /** One PATCH, with the single refresh-and-retry a 401 earns. */

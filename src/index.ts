@@ -1,4 +1,5 @@
 import { app } from "./app";
+import { evaluateAlerts } from "./alerts";
 import { deliver, recordDeadLetters } from "./delivery";
 
 export { Gate } from "./gate";
@@ -12,5 +13,7 @@ export default {
 		if (batch.queue === DEAD_LETTER_QUEUE) await recordDeadLetters(batch, env);
 		else await deliver(batch, env);
 	},
-	async scheduled(_controller, _env, _ctx) {},
+	async scheduled(_controller, env, ctx) {
+		ctx.waitUntil(evaluateAlerts(env));
+	},
 } satisfies ExportedHandler<Env, unknown>;

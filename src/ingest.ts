@@ -85,7 +85,11 @@ ingestApp.post("/:destinationId", async (c) => {
 	const [destination, presentedHash] = await Promise.all([store.get(destinationId), sha256Hex(presented)]);
 	// Unknown destination and wrong token get the same answer, after the same comparison.
 	const ok = await timingSafeEqualString(presentedHash, destination?.ingestTokenHash ?? "0".repeat(64));
-	if (!destination || !presented || !ok) throw new ApiError("unauthorized", UNAUTHORIZED);
+	if (!destination || !presented || !ok) {
+		// The commonest reason a destination receives nothing; the token itself is never logged.
+		log("warn", "ingest_unauthorized", { destinationId, known: destination !== null, tokenPresent: presented !== "" });
+		throw new ApiError("unauthorized", UNAUTHORIZED);
+	}
 
 	const text = await readLimited(c.req.raw, config(c.env).INGEST_MAX_BYTES);
 	const entries = parseBody(text);
