@@ -200,11 +200,13 @@ export class TokenCustody {
 
 	/** One token request for this destination; the caller (resolve) guarantees nobody else is refreshing it. */
 	private async refresh(destinationId: string, row: GrantRow, grant: SealedGrant, stillUsable: boolean): Promise<AccessResult> {
-		log("info", "token_refresh", { destinationId, userId: row.user_id });
 		const result = await refreshGrant(this.env, grant.refreshToken);
-		if (result.ok) return this.persistRefreshed(destinationId, row, result);
+		if (result.ok) {
+			log("info", "token_refreshed", { destinationId, userId: row.user_id });
+			return this.persistRefreshed(destinationId, row, result);
+		}
 		if (result.kind === "lost") {
-			log("warn", "grant_lost", { destinationId, userId: row.user_id, reason: result.reason });
+			log("warn", "token_lost", { destinationId, userId: row.user_id, reason: result.reason });
 			if (!this.markLost(destinationId, row.generation, result.reason)) return this.afterRace(destinationId);
 			await this.mirror(destinationId);
 			return reconnectRequired(result.reason);

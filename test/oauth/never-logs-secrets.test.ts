@@ -49,7 +49,7 @@ describe("logs", () => {
 
 		secrets.push(...(await outreachTokens()).tokens.map((t) => t.value));
 		expect(logged.length).toBeGreaterThan(5);
-		expect(logged.some((line) => line.includes("token_refresh"))).toBe(true);
+		expect(logged.some((line) => line.includes("token_refreshed"))).toBe(true);
 		const text = logged.join("\n");
 		expect(secrets.filter((s) => s && text.includes(s))).toEqual([]);
 	});
