@@ -7,21 +7,15 @@ import { ApiError } from "../errors";
 import { gateStub } from "../gate";
 import { ledgerStub, type OutcomeReport } from "../ledger";
 import { log } from "../log";
+import { loadDestination } from "./destinations";
 import { fieldsFrom, SourceData, type Update } from "../updates";
 import { jsonBody } from "../validation";
 
 /** Activity, failures and replay of a destination: GET …/activity, GET …/failures, POST …/failures/replay. */
 export const activityApi = new Hono<{ Bindings: Env }>();
 
-async function requireDestination(env: Env, id: string) {
-	const destination = await destinationStore(env).get(id);
-	if (!destination) throw new ApiError("not_found", `No destination '${id}'. List them with GET /api/destinations.`);
-	return destination;
-}
-
-activityApi.get("/:id/activity", async (c) => {
-	const id = c.req.param("id");
-	await requireDestination(c.env, id);
+activityApi.get("/:id/activity", loadDestination, async (c) => {
+	const id = c.var.destination.id;
 	const cfg = config(c.env);
 	const connection = await destinationStore(c.env).getConnection(id);
 	const [ledger, budget] = await Promise.all([
@@ -45,9 +39,8 @@ activityApi.get("/:id/activity", async (c) => {
 	});
 });
 
-activityApi.get("/:id/failures", async (c) => {
-	const id = c.req.param("id");
-	await requireDestination(c.env, id);
+activityApi.get("/:id/failures", loadDestination, async (c) => {
+	const id = c.var.destination.id;
 	return c.json({ failures: await ledgerStub(c.env, id).failures() });
 });
 
@@ -57,9 +50,8 @@ const ReplayBody = z.strictObject({ ids: z.array(z.string().min(1)).max(10_000).
  * Replays failures: re-maps each from its stored source data with the destination's *current* mapping,
  * keeping its original version, so fixing a mapping and replaying works and never overwrites newer data.
  */
-activityApi.post("/:id/failures/replay", jsonBody(ReplayBody), async (c) => {
-	const id = c.req.param("id");
-	await requireDestination(c.env, id);
+activityApi.post("/:id/failures/replay", loadDestination, jsonBody(ReplayBody), async (c) => {
+	const id = c.var.destination.id;
 	const mapping = await destinationStore(c.env).getMapping(id);
 	if (!mapping) throw new ApiError("conflict", "This destination has no mapping; PUT one before replaying failures.");
 	const ledger = ledgerStub(c.env, id);

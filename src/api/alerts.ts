@@ -1,9 +1,9 @@
 import { Hono } from "hono";
 import { AlertConfig, getAlertConfig, noAlerts, postWebhook, putAlertConfig } from "../alerts";
-import { destinationStore } from "../destinations";
 import { ApiError } from "../errors";
 import { ledgerStub } from "../ledger";
 import { jsonBody } from "../validation";
+import { loadDestination } from "./destinations";
 
 /**
  * `GET|PUT /api/destinations/:id/alerts` → `{webhookUrl, conditions:{connectionLost, failureRatePercent,
@@ -12,30 +12,22 @@ import { jsonBody } from "../validation";
  */
 export const alertsApi = new Hono<{ Bindings: Env }>();
 
-async function requireDestination(env: Env, id: string): Promise<{ name: string }> {
-	const d = await destinationStore(env).get(id);
-	if (!d) throw new ApiError("not_found", `No destination '${id}'. List them with GET /api/destinations.`);
-	return d;
-}
-
-alertsApi.get("/:id/alerts", async (c) => {
-	const id = c.req.param("id");
-	await requireDestination(c.env, id);
+alertsApi.get("/:id/alerts", loadDestination, async (c) => {
+	const id = c.var.destination.id;
 	const [conf, state] = await Promise.all([getAlertConfig(c.env, id), ledgerStub(c.env, id).getAlertState()]);
 	return c.json({ ...(conf ?? noAlerts), state });
 });
 
-alertsApi.put("/:id/alerts", jsonBody(AlertConfig), async (c) => {
-	const id = c.req.param("id");
-	await requireDestination(c.env, id);
+alertsApi.put("/:id/alerts", loadDestination, jsonBody(AlertConfig), async (c) => {
+	const id = c.var.destination.id;
 	const conf = c.req.valid("json");
 	await putAlertConfig(c.env, id, conf);
 	return c.json(conf);
 });
 
-alertsApi.post("/:id/alerts/test", async (c) => {
-	const id = c.req.param("id");
-	const d = await requireDestination(c.env, id);
+alertsApi.post("/:id/alerts/test", loadDestination, async (c) => {
+	const d = c.var.destination;
+	const id = d.id;
 	const conf = await getAlertConfig(c.env, id);
 	if (!conf?.webhookUrl) throw new ApiError("conflict", "No webhook URL is saved for this destination. PUT /alerts with a webhookUrl first.");
 	const res = await postWebhook(conf.webhookUrl, `:wave: AEP → Outreach · ${d.name} — test message: alerts for this destination will arrive here.`);
