@@ -30,7 +30,7 @@ const SEND_BATCH_BYTES = 240_000;
 const SEND_BATCH_MESSAGES = 100;
 const MAX_DELAY_SECONDS = 43_200;
 /** Transient failures are retried this many times (with backoff from RETRY_BASE_SECONDS) before failing. */
-export const MAX_ATTEMPTS = 10;
+export const MAX_ATTEMPTS = 11;
 const MAX_PARALLEL_CALLS = 6;
 
 const encoder = new TextEncoder();
