@@ -16,8 +16,12 @@ export const SignInForm = z.object({ token: text.pipe(z.string().trim()), next: 
 
 /** A `next` path to return to after sign-in: same-origin paths only, never an open redirect. */
 export function safeNext(next: string | undefined): string {
-	if (!next || !next.startsWith("/") || next.startsWith("//") || next.startsWith("/\\")) return "/";
-	return next;
+	// Browsers drop tabs and newlines and read "\\" as "/" in URLs, so "/\t/evil.example" would leave the site.
+	if (!next || /[\u0000-\u001f\u007f\\]/.test(next)) return "/";
+	const base = "https://console.invalid";
+	const url = new URL(next, base);
+	if (url.origin !== base || !next.startsWith("/") || next.startsWith("//")) return "/";
+	return url.pathname + url.search + url.hash;
 }
 
 export const DestinationForm = z.object({ name: text.pipe(z.string().trim()), description: text.pipe(z.string().trim()), enabled: checkbox });
