@@ -12,6 +12,13 @@
 
 export type BudgetOptions = { limit: number; windowMs: number };
 
+/**
+ * How long a granted call may stay unanswered (three 15 s requests for a 401's refresh-and-retry, plus
+ * waiting its turn). An unsettled grant counts against the budget until settled or this long after it was
+ * given, whatever the window's length; the gate locks a field for as long (src/versions.ts).
+ */
+export const CALL_LEASE_MS = 90_000;
+
 /** What the server last said about the budget, tied to the grant whose response said it. */
 type ServerView = { grantId: number; remaining: number; resetAt: number };
 
@@ -27,7 +34,9 @@ export class Budget {
 		private readonly opts: BudgetOptions,
 	) {
 		this.sql = storage.sql;
-		this.sql.exec(`CREATE TABLE IF NOT EXISTS budget_grants (id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL)`);
+		this.sql.exec(
+			`CREATE TABLE IF NOT EXISTS budget_grants (id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, settled INTEGER NOT NULL DEFAULT 0)`,
+		);
 		this.sql.exec(`CREATE INDEX IF NOT EXISTS budget_grants_at ON budget_grants (at)`);
 	}
 
@@ -39,8 +48,15 @@ export class Budget {
 		return this.storage.kv.get("budget.server") as ServerView | undefined;
 	}
 
-	private usedSince(since: number): number {
-		return this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM budget_grants WHERE at > ?`, since).one().n;
+	/** Grants inside the window that ends now, counting every call still in flight as inside it. */
+	private used(now: number): number {
+		return this.sql
+			.exec<{ n: number }>(
+				`SELECT COUNT(*) AS n FROM budget_grants WHERE at > ? OR (settled = 0 AND at > ?)`,
+				now - this.opts.windowMs,
+				now - CALL_LEASE_MS,
+			)
+			.one().n;
 	}
 
 	/** Calls the server still allows before its reset, after the grants given since it said so. */
@@ -56,10 +72,13 @@ export class Budget {
 	 * each call not granted, the time to come back (its slot), in order.
 	 */
 	grant(n: number, now: number): { granted: number[]; slots: number[] } {
-		const windowStart = now - this.opts.windowMs;
-		this.sql.exec(`DELETE FROM budget_grants WHERE at <= ?`, windowStart);
+		this.sql.exec(
+			`DELETE FROM budget_grants WHERE at <= ? AND (settled = 1 OR at <= ?)`,
+			now - this.opts.windowMs,
+			now - CALL_LEASE_MS,
+		);
 		const paused = now < this.pausedUntil;
-		const used = this.usedSince(windowStart);
+		const used = this.used(now);
 		const available = paused ? 0 : Math.max(0, Math.min(this.opts.limit - used, this.serverAllowance(now)));
 		const k = Math.min(n, available);
 		const granted: number[] = [];
@@ -73,11 +92,19 @@ export class Budget {
 	private slots(m: number, now: number): number[] {
 		if (m <= 0) return [];
 		const { limit, windowMs } = this.opts;
+		// A call still in flight frees its slot a window after it is answered: at the earliest, from now.
 		const times = this.sql
-			.exec<{ at: number }>(`SELECT at FROM budget_grants WHERE at > ? ORDER BY at LIMIT ?`, now - windowMs, Math.min(m, limit))
+			.exec<{ t: number }>(
+				`SELECT CASE WHEN settled = 0 THEN MAX(at, ?) ELSE at END AS t FROM budget_grants
+				 WHERE at > ? OR (settled = 0 AND at > ?) ORDER BY t LIMIT ?`,
+				now,
+				now - windowMs,
+				now - CALL_LEASE_MS,
+				Math.min(m, limit),
+			)
 			.toArray()
-			.map((r) => r.at);
-		const used = this.usedSince(now - windowMs);
+			.map((r) => r.t);
+		const used = this.used(now);
 		let floor = now;
 		if (now < this.pausedUntil) floor = this.pausedUntil;
 		const s = this.server;
@@ -97,12 +124,12 @@ export class Budget {
 
 	/** Logs a call already made outside the budget (e.g. `users/me` while connecting, before the gate was known). */
 	record(at: number): void {
-		this.sql.exec(`INSERT INTO budget_grants (at) VALUES (?)`, at);
+		this.sql.exec(`INSERT INTO budget_grants (at, settled) VALUES (?, 1)`, at);
 	}
 
 	/** Moves grants to the time Outreach answered them (never earlier than they were given). */
 	settle(grants: { id: number; at: number }[]): void {
-		for (const g of grants) this.sql.exec(`UPDATE budget_grants SET at = MAX(at, ?) WHERE id = ?`, g.at, g.id);
+		for (const g of grants) this.sql.exec(`UPDATE budget_grants SET at = MAX(at, ?), settled = 1 WHERE id = ?`, g.at, g.id);
 	}
 
 	/** Records what a response's X-RateLimit-* headers said; the newest grant's answer wins. */
@@ -122,7 +149,7 @@ export class Budget {
 		return {
 			limit: this.opts.limit,
 			windowSeconds: this.opts.windowMs / 1000,
-			usedInWindow: this.usedSince(now - this.opts.windowMs),
+			usedInWindow: this.used(now),
 			pausedUntil: pausedUntil > now ? pausedUntil : null,
 		};
 	}

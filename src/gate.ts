@@ -71,12 +71,13 @@ export class Gate extends DurableObject<Env> {
 		});
 		// From here on nothing awaits: version checks and grants are one atomic step.
 		const now = Date.now();
-		const result: AdmitResult = { now, tokens, held, granted: [], stale: [], deferred: [] };
+		const result: AdmitResult = { now, tokens, held, granted: [], stale: [], done: [], deferred: [] };
 		const candidates: { call: AdmitCall; fields: string[] }[] = [];
 		for (const call of calls) {
 			if (held[call.destinationId]) continue;
 			const check = this.versions.check(call.prospectId, call.fields, now);
 			if (check.kind === "stale") result.stale.push(call.key);
+			else if (check.kind === "done") result.done.push(call.key);
 			else if (check.kind === "busy") result.deferred.push({ key: call.key, at: check.until });
 			else {
 				candidates.push({ call, fields: check.fields });
@@ -140,6 +141,8 @@ export type AdmitResult = {
 	granted: { key: string; grantId: number; fields: string[] }[];
 	/** Calls all of whose fields were already applied at a newer version: superseded. */
 	stale: string[];
+	/** Calls whose own version already reached Outreach (duplicates, retried batches): delivered. */
+	done: string[];
 	deferred: { key: string; at: number }[];
 };
 

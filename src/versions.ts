@@ -1,3 +1,4 @@
+import { CALL_LEASE_MS } from "./budget";
 import { compareVersions, type Version } from "./updates";
 
 /**
@@ -10,15 +11,15 @@ import { compareVersions, type Version } from "./updates";
 export type FieldCheck =
 	/** These fields may be written now. */
 	| { kind: "fresh"; fields: string[] }
-	/** Every field is already at a newer (or the same, confirmed) version. */
+	/** Every field is already at a newer version: superseded. */
 	| { kind: "stale" }
+	/** This very version already reached Outreach (a duplicate or a retried batch): delivered. */
+	| { kind: "done" }
 	/** A field is being written by another call; come back at `until`. */
 	| { kind: "busy"; until: number };
 
 type Row = { field: string; q: number; o: number; s: number; confirmed: number; inflight_until: number };
 
-/** How long a granted field stays locked if its call is never settled (longer than a PATCH's timeout). */
-export const INFLIGHT_MS = 20_000;
 
 export class FieldVersions {
 	private readonly sql: SqlStorage;
@@ -43,18 +44,21 @@ export class FieldVersions {
 		const applied = this.rows(prospectId);
 		const fresh: string[] = [];
 		let busyUntil = 0;
+		let landed = false;
 		for (const [field, v] of Object.entries(fields)) {
 			const row = applied.get(field);
 			const cmp = row ? compareVersions(v, [row.q, row.o, row.s]) : 1;
+			if (cmp === 0 && row!.confirmed) landed = true;
 			if (cmp < 0 || (cmp === 0 && row!.confirmed)) continue;
 			if (row && row.inflight_until > now) busyUntil = Math.max(busyUntil, row.inflight_until);
 			fresh.push(field);
 		}
 		if (busyUntil > 0) return { kind: "busy", until: busyUntil };
-		return fresh.length ? { kind: "fresh", fields: fresh } : { kind: "stale" };
+		if (fresh.length) return { kind: "fresh", fields: fresh };
+		return landed ? { kind: "done" } : { kind: "stale" };
 	}
 
-	/** Advances the granted fields' versions and locks them until settled. */
+	/** Advances the granted fields' versions and locks them until settled (at most CALL_LEASE_MS). */
 	advance(prospectId: number, fields: Record<string, Version>, names: string[], now: number): void {
 		for (const field of names) {
 			const [q, o, s] = fields[field]!;
@@ -67,7 +71,7 @@ export class FieldVersions {
 				q,
 				o,
 				s,
-				now + INFLIGHT_MS,
+				now + CALL_LEASE_MS,
 			);
 		}
 	}
