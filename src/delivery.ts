@@ -322,6 +322,7 @@ async function admitAndSend(
 		plan.hold(c.items, Math.max(1, wait));
 	}
 	for (const key of admitted.stale) for (const i of byKey.get(key)!.items) plan.report(i, { id: i.update.id, state: "superseded" });
+	for (const key of admitted.done) for (const i of byKey.get(key)!.items) plan.finish(i);
 	const near: { calls: Call[]; at: number } = { calls: [], at: Infinity };
 	for (const d of admitted.deferred) {
 		const wait = d.at - admitted.now;
