@@ -74,6 +74,11 @@ export function destinationStore(env: Env) {
 	const kv = env.CONFIG;
 	return {
 		get: (id: string) => cachedJson(kv, keys.destination(id), DestinationRecord),
+		/** The record straight from KV, past this isolate's cache: for read-modify-write. */
+		async getFresh(id: string): Promise<DestinationRecord | null> {
+			cache.delete(keys.destination(id));
+			return cachedJson(kv, keys.destination(id), DestinationRecord);
+		},
 		put: (d: DestinationRecord) => putJson(kv, keys.destination(d.id), d),
 		async list(): Promise<DestinationRecord[]> {
 			const out: DestinationRecord[] = [];

@@ -15,6 +15,7 @@ export const errorStatus = {
 	misconfigured: 500,
 	internal: 500,
 	upstream_error: 502,
+	unavailable: 503,
 } as const satisfies Record<string, ContentfulStatusCode>;
 
 export type ErrorCode = keyof typeof errorStatus;

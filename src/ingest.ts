@@ -12,8 +12,9 @@ import { mapProfile, type Update } from "./updates";
 
 /**
  * POST /ingest/:destinationId — AEP's HTTP API destination posts profiles here. The request validates and
- * maps each profile, records one receipt in the destination's ledger, makes one queue write, and answers
- * 202 — well within AEP's 2-second deadline, whatever Outreach's budget is doing.
+ * maps each profile, records one receipt in the destination's ledger, makes one queue write (one
+ * `sendBatch`; more only past its 256 KB limit), and answers 202 — well within AEP's 2-second deadline,
+ * whatever Outreach's budget is doing.
  */
 export const ingestApp = new Hono<{ Bindings: Env }>();
 
@@ -22,7 +23,7 @@ type Entry = { index: number; value?: unknown; error?: string };
 
 const SHAPES = "Send one AEP profile (a JSON object), a JSON array of profiles, or NDJSON (one profile per line).";
 
-/** Splits a body into profiles: one object, a JSON array, or NDJSON (blank lines ignored). Null = unreadable. */
+/** Splits a body into profiles: one object, a JSON array, or NDJSON (blank lines ignored); a string says why not. */
 export function parseBody(text: string): Entry[] | string {
 	const trimmed = text.trim();
 	if (!trimmed) return `The body is empty. ${SHAPES}`;
@@ -82,7 +83,10 @@ ingestApp.post("/:destinationId", async (c) => {
 	const destinationId = c.req.param("destinationId");
 	const store = destinationStore(c.env);
 	const presented = bearerToken(c.req.header("Authorization")) ?? "";
-	const [destination, presentedHash] = await Promise.all([store.get(destinationId), sha256Hex(presented)]);
+	const [destination, presentedHash] = await Promise.all([
+		destinationId.length <= 64 ? store.get(destinationId) : Promise.resolve(null),
+		sha256Hex(presented),
+	]);
 	// Unknown destination and wrong token get the same answer, after the same comparison.
 	const ok = await timingSafeEqualString(presentedHash, destination?.ingestTokenHash ?? "0".repeat(64));
 	if (!destination || !presented || !ok) {
@@ -130,10 +134,7 @@ ingestApp.post("/:destinationId", async (c) => {
 		} catch (err) {
 			await ledger.abandon(requestId, started, receipt.rejected, receipt.skipped);
 			log("error", "ingest_queue_failed", { requestId, destinationId, error: err instanceof Error ? err.name : "Error" });
-			return c.json(
-				{ error: { code: "queue_unavailable", message: "The queue did not take the updates; nothing was recorded. Retry the request." } },
-				503,
-			);
+			throw new ApiError("unavailable", "The queue did not take the updates; nothing was recorded. Retry the request.");
 		}
 	}
 	const summary = { requestId, destinationId, accepted: updates.length, skipped: receipt.skipped, rejected: receipt.rejected.length, bytes: text.length, messages, durationMs: Date.now() - started };

@@ -53,7 +53,8 @@ type WithDestination = { Bindings: Env; Variables: { destination: DestinationRec
 /** Loads the `:id` destination into `c.var.destination`, or answers 404. */
 export const loadDestination = createMiddleware<WithDestination>(async (c, next) => {
 	const id = c.req.param("id") ?? "";
-	const record = await destinationStore(c.env).get(id);
+	// Ids are UUIDs; a very long one would also exceed KV's 512-byte key limit.
+	const record = id.length <= 64 ? await destinationStore(c.env).get(id) : null;
 	if (!record) throw new ApiError("not_found", `No destination '${id}'. List them with GET /api/destinations.`);
 	c.set("destination", record);
 	await next();
@@ -111,7 +112,8 @@ destinationsApi.get("/:id", loadDestination, async (c) => {
 destinationsApi.patch("/:id", loadDestination, jsonBody(PatchBody), async (c) => {
 	const store = destinationStore(c.env);
 	const changes = c.req.valid("json");
-	const record: DestinationRecord = { ...c.var.destination, ...changes };
+	// Re-read past the cache so a token rotated a moment ago elsewhere is not written back over.
+	const record: DestinationRecord = { ...((await store.getFresh(c.var.destination.id)) ?? c.var.destination), ...changes };
 	await store.put(record);
 	log("info", "destination_changed", { destinationId: record.id, fields: Object.keys(changes) });
 	return c.json(destinationView(record, await store.getConnection(record.id), publicBase(c.env, c.req.url)));
@@ -131,7 +133,8 @@ destinationsApi.delete("/:id", loadDestination, async (c) => {
 
 destinationsApi.post("/:id/ingest-token", loadDestination, async (c) => {
 	const { token, hash } = await newIngestToken();
-	await destinationStore(c.env).put({ ...c.var.destination, ingestTokenHash: hash });
+	const store = destinationStore(c.env);
+	await store.put({ ...((await store.getFresh(c.var.destination.id)) ?? c.var.destination), ingestTokenHash: hash });
 	log("info", "ingest_token_rotated", { destinationId: c.var.destination.id });
 	return c.json({ ingestToken: token }, 200, noStore);
 });
