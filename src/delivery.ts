@@ -32,6 +32,12 @@ const MAX_DELAY_SECONDS = 43_200;
 /** Transient failures are retried this many times (with backoff from RETRY_BASE_SECONDS) before failing. */
 export const MAX_ATTEMPTS = 11;
 const MAX_PARALLEL_CALLS = 6;
+/**
+ * Calls asked of the gate at once. A round is granted, sent and settled before the next is asked, so a grant
+ * never waits long for its turn to be sent (its field lock and budget entry stay short-lived) and one
+ * invocation never holds a large share of the hour's budget.
+ */
+const ROUND_CALLS = MAX_PARALLEL_CALLS * 4;
 
 const encoder = new TextEncoder();
 
@@ -85,7 +91,7 @@ export async function enqueue(env: Env, groups: Outgoing[]): Promise<number> {
 	return messages.length;
 }
 
-type Item = { destinationId: string; attempt: number; update: Update };
+type Item = { destinationId: string; attempt: number; update: Update; message: Message<unknown> };
 
 /**
  * Queue delays are whole seconds and a batch waits up to max_batch_timeout (1 s) to fill, so a deferral
@@ -190,15 +196,24 @@ export async function deliver(batch: MessageBatch<unknown>, env: Env): Promise<v
 	const batchId = crypto.randomUUID();
 	const cfg = config(env);
 	const holdSeconds = Math.min(300, Math.max(5, Math.round(cfg.RETRY_BASE_SECONDS * 10)));
-	const items: Item[] = [];
+	const byId = new Map<string, Item>();
+	const retry = new Set<Message<unknown>>();
 	for (const msg of batch.messages) {
 		const parsed = UpdateMessage.safeParse(msg.body);
 		if (!parsed.success) {
+			// Not ours to drop: after the queue's retries it reaches the dead-letter consumer, which logs it.
 			log("error", "queue_message_invalid", { batchId, messageId: msg.id });
+			retry.add(msg);
 			continue;
 		}
-		for (const update of parsed.data.updates) items.push({ destinationId: parsed.data.destinationId, attempt: parsed.data.attempt, update });
+		for (const update of parsed.data.updates) {
+			// The same update twice in one batch (a duplicate delivery or a re-send racing a retry): keep one.
+			const seen = byId.get(update.id);
+			if (seen && seen.attempt >= parsed.data.attempt) continue;
+			byId.set(update.id, { destinationId: parsed.data.destinationId, attempt: parsed.data.attempt, update, message: msg });
+		}
 	}
+	const items = [...byId.values()];
 
 	const plan = new Plan();
 	const store = destinationStore(env);
@@ -219,7 +234,17 @@ export async function deliver(batch: MessageBatch<unknown>, env: Env): Promise<v
 	);
 
 	const run = limiter(MAX_PARALLEL_CALLS);
-	await Promise.all([...byGate].map(([gate, its]) => deliverThroughGate(env, gate, its, plan, run, holdSeconds)));
+	await Promise.all(
+		[...byGate].map(async ([gate, its]) => {
+			try {
+				await deliverThroughGate(env, gate, its, plan, run, holdSeconds);
+			} catch (err) {
+				// One gate's trouble retries only its own messages; other users' work in this batch goes on.
+				log("error", "gate_batch_failed", { batchId, gate, updates: its.length, error: err instanceof Error ? err.message.slice(0, 200) : "Error" });
+				for (const i of its) retry.add(i.message);
+			}
+		}),
+	);
 
 	const outgoing = plan.packed();
 	if (outgoing.length) await enqueue(env, outgoing);
@@ -231,7 +256,10 @@ export async function deliver(batch: MessageBatch<unknown>, env: Env): Promise<v
 			if (failed.length) log("warn", "failure_recorded", { batchId, destinationId, updates: failed.length, updateIds: failed.slice(0, 20).map((o) => o.id) });
 		}),
 	);
-	batch.ackAll();
+	for (const msg of batch.messages) {
+		if (retry.has(msg)) msg.retry({ delaySeconds: backoffSeconds(cfg.RETRY_BASE_SECONDS, Math.min(msg.attempts, 8)) });
+		else msg.ack();
+	}
 	log("info", "batch_delivered", {
 		batchId,
 		destinationIds: [...new Set(items.map((i) => i.destinationId))],
@@ -247,7 +275,9 @@ type Call = AdmitCall & { items: Item[]; owners: Map<string, Item>; values: Reco
 /** Merges a gate's items per (destination, prospect) into calls; updates that supply no field are superseded. */
 function buildCalls(items: Item[], plan: Plan): Call[] {
 	const calls: Call[] = [];
-	const sorted = [...items].sort((a, b) => a.update.id.localeCompare(b.update.id));
+	// Oldest first (by arrival), so a backlog drains in the order AEP sent it.
+	const arrival = (i: Item) => Math.min(...Object.values(i.update.fields).map((f) => f.v[1]));
+	const sorted = [...items].sort((a, b) => arrival(a) - arrival(b) || a.update.id.localeCompare(b.update.id));
 	for (const [key, group] of groupBy(sorted, (i) => `${i.destinationId}:${i.update.prospectId}`)) {
 		const byUpdate = new Map(group.map((i) => [i.update, i]));
 		const { fields, owners, losers } = mergeUpdates(group.map((i) => i.update));
@@ -284,12 +314,18 @@ async function deliverThroughGate(
 	if (calls.length === 0) return;
 	const gate = gateStub(env, gateName);
 	const waitUntil = Date.now() + MAX_BATCH_WAIT_MS;
-	let round = calls;
-	while (round.length) {
-		const near = await admitAndSend(env, gate, round, plan, run, holdSeconds, waitUntil);
-		if (near.calls.length === 0) break;
-		await sleep(Math.max(0, near.at - Date.now()));
-		round = near.calls;
+	let pending = calls;
+	let waiting: Call[] = [];
+	let waitAt = Infinity;
+	while (pending.length || waiting.length) {
+		if (pending.length === 0) {
+			await sleep(Math.max(0, waitAt - Date.now()));
+			[pending, waiting, waitAt] = [waiting, [], Infinity];
+		}
+		const near = await admitAndSend(env, gate, pending.slice(0, ROUND_CALLS), plan, run, holdSeconds, waitUntil);
+		pending = pending.slice(ROUND_CALLS);
+		waiting.push(...near.calls);
+		if (near.calls.length) waitAt = Math.min(waitAt, near.at);
 	}
 }
 
@@ -461,7 +497,8 @@ async function apply(
 				} else {
 					plan.report(i, { id: i.update.id, state: "pending", reason, attempts: attempt });
 					plan.stats.retried++;
-					plan.resend([i], backoffSeconds(ctx.retryBase, attempt - 1), attempt);
+					const notBefore = outcome.kind === "transient" && outcome.retryAt ? Math.min(MAX_DELAY_SECONDS, Math.max(0, Math.ceil((outcome.retryAt - Date.now()) / 1000))) : 0;
+					plan.resend([i], Math.max(backoffSeconds(ctx.retryBase, attempt - 1), notBefore), attempt);
 				}
 			}
 			return;

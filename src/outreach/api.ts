@@ -30,6 +30,8 @@ export type OutreachResponse = {
 	data?: unknown;
 	/** Why there was no answer (status 0). */
 	networkError?: string;
+	/** When a `Retry-After` header said to come back (epoch ms), e.g. during scheduled maintenance. */
+	retryAfter?: number;
 };
 
 /** Reads a reset time given as epoch seconds, epoch milliseconds or ISO-8601; returns epoch ms. */
@@ -96,7 +98,14 @@ export async function outreachRequest(
 	}
 	const envelope = ErrorEnvelope.safeParse(json);
 	const errors = res.ok || !envelope.success ? [] : envelope.data.errors;
-	return { status: res.status, errors, rate: parseRateInfo(res.headers, errors), data: res.ok ? json : undefined };
+	const retryAfter = parseTime(res.headers.get("Retry-After"));
+	return {
+		status: res.status,
+		errors,
+		rate: parseRateInfo(res.headers, errors),
+		data: res.ok ? json : undefined,
+		...(retryAfter === undefined ? {} : { retryAfter }),
+	};
 }
 
 /** The JSON:API body of a prospect PATCH. */

@@ -17,8 +17,8 @@ export type Outcome =
 	| { kind: "field_invalid"; field: string; reason: string }
 	/** 429: pause the budget until `until` and defer. */
 	| { kind: "rate_limited"; until: number }
-	/** 5xx, network, timeout: retry with backoff. */
-	| { kind: "transient"; reason: string };
+	/** 5xx, network, timeout: retry with backoff (not before `retryAt` when Outreach said when). */
+	| { kind: "transient"; reason: string; retryAt?: number };
 
 export const BAD_REQUEST_MESSAGE =
 	"Bad request reported while pushing events to the destination. Please contact the administrator and try again.";
@@ -49,6 +49,7 @@ export function classify(res: OutreachResponse, now = Date.now()): Outcome {
 		}
 		return { kind: "failed", reason };
 	}
-	if (s === 0 || s === 408 || s >= 500) return { kind: "transient", reason };
+	if (s === 0 || s === 408 || s >= 500)
+		return res.retryAfter === undefined ? { kind: "transient", reason } : { kind: "transient", reason, retryAt: res.retryAfter };
 	return { kind: "failed", reason };
 }

@@ -47,4 +47,8 @@ describe("classifying Outreach's answer to a prospect PATCH", () => {
 	it("5xx, 408 and no answer at all are transient", () => {
 		for (const s of [500, 502, 503, 504, 408, 0]) expect(classify(answer(s)).kind).toBe("transient");
 	});
+
+	it("a 503 with Retry-After (scheduled maintenance) says not to come back before then", () => {
+		expect(classify({ ...answer(503), retryAfter: 99_000 })).toMatchObject({ kind: "transient", retryAt: 99_000 });
+	});
 });
