@@ -9,6 +9,24 @@ export const testSecrets = {
 	OUTREACH_CLIENT_SECRET: "local-secret",
 };
 
+/**
+ * How big the fault and fuzz suites run: short forms in `npm test`, full ones through `npm run test:faults`
+ * (FAULTS_FULL=1) and `npm run test:fuzz` (FUZZ_RUNS=10000). Tests read them with `inject` (test/suite-size.ts).
+ */
+const suiteSize = {
+	faultsFull: process.env.FAULTS_FULL === "1",
+	faultsSeed: Number(process.env.FAULTS_SEED) || 20261129,
+	fuzzRuns: Number(process.env.FUZZ_RUNS) || 1000,
+};
+
+declare module "vitest" {
+	export interface ProvidedContext {
+		faultsFull: boolean;
+		faultsSeed: number;
+		fuzzRuns: number;
+	}
+}
+
 export default defineConfig({
 	test: {
 		// Structured logs are printed only for failing tests.
@@ -34,13 +52,18 @@ export default defineConfig({
 				test: {
 					name: "workers",
 					include: ["test/**/*.test.ts"],
-					exclude: ["test/browser/**"],
+					exclude: ["test/browser/**", "test/node/**"],
 					globalSetup: ["./test/global-setup.ts"],
+					provide: suiteSize,
 					// One local Outreach serves every file and tests reset it: run files one at a time.
 					fileParallelism: false,
 					testTimeout: 30_000,
 					hookTimeout: 30_000,
 				},
+			},
+			{
+				// Checks that need Node and the build tools, e.g. what `wrangler deploy` would upload.
+				test: { name: "node", include: ["test/node/**/*.test.ts"], environment: "node", testTimeout: 120_000 },
 			},
 			{
 				// Headless Chromium against the `npm start` stack, in Node (not inside workerd).

@@ -69,11 +69,14 @@ function limit(world: World): MiddlewareHandler<ApiEnv> {
 	};
 }
 
-/** Answers the injected status while its count lasts; it comes after the limit check, so it is counted. */
+/**
+ * Answers the injected status while its count lasts (on each call with its probability); it comes after the
+ * limit check, so it is counted.
+ */
 function injectFaults(world: World): MiddlewareHandler<ApiEnv> {
 	return async (c, next) => {
 		const fault = world.faults.status;
-		if (!fault) return next();
+		if (!fault || (fault.probability < 1 && Math.random() >= fault.probability)) return next();
 		fault.remaining -= 1;
 		if (fault.remaining <= 0) world.faults.status = null;
 		// Outreach's maintenance 503 gives Retry-After as an ISO-8601 time, not in seconds (reference/outreach-api.md).

@@ -11,14 +11,17 @@ const faultsSchema = z
 	.strictObject({
 		status: z.number().int().min(400).max(599).optional(),
 		count: z.number().int().positive().optional(),
+		// Each API call answers the status with this probability (until `count` faults were injected, if given;
+		// else until cleared), instead of every call.
+		probability: z.number().gt(0).max(1).optional(),
 		// How far ahead a 503's Retry-After points.
 		retryAfterSeconds: z.number().int().nonnegative().optional(),
 		latencyMs: z.number().int().nonnegative().max(120_000).optional(),
 		revokeAllTokens: z.boolean().optional(),
 		spendBudget: z.strictObject({ userId: z.number().int().positive(), calls: z.number().int().positive() }).optional(),
 	})
-	.refine((f) => f.status !== undefined || (f.count === undefined && f.retryAfterSeconds === undefined), {
-		message: "'count' and 'retryAfterSeconds' go with 'status'",
+	.refine((f) => f.status !== undefined || (f.count === undefined && f.retryAfterSeconds === undefined && f.probability === undefined), {
+		message: "'count', 'probability' and 'retryAfterSeconds' go with 'status'",
 	});
 
 type Problem = { path: string; message: string };
@@ -63,7 +66,13 @@ export function controlRoutes(world: World): Hono {
 			return c.json({ ok: false, problems: [{ path: "spendBudget.userId", message: "no such user" }] }, 400);
 		if (Object.keys(faults).length === 0) world.faults = { status: null, latencyMs: 0 };
 		if (faults.status !== undefined)
-			world.faults.status = { status: faults.status, remaining: faults.count ?? 1, retryAfterSeconds: faults.retryAfterSeconds ?? 1 };
+			world.faults.status = {
+				status: faults.status,
+				// A random fault lasts until cleared unless it is given a count; a plain one hits the next `count` calls.
+				remaining: faults.count ?? (faults.probability === undefined ? 1 : Infinity),
+				probability: faults.probability ?? 1,
+				retryAfterSeconds: faults.retryAfterSeconds ?? 1,
+			};
 		if (faults.latencyMs !== undefined) world.faults.latencyMs = faults.latencyMs;
 		if (faults.revokeAllTokens) {
 			const now = Date.now();

@@ -79,7 +79,8 @@ export type RateWindow = { start: number; count: number };
 export type LoggedRequest = { at: number; userId: number | null; method: string; path: string; status: number };
 
 export type Faults = {
-	status: { status: number; remaining: number; retryAfterSeconds: number } | null;
+	/** `remaining` faults (Infinity = until cleared), each call hit with `probability`. */
+	status: { status: number; remaining: number; probability: number; retryAfterSeconds: number } | null;
 	latencyMs: number;
 };
 

@@ -31,6 +31,35 @@ describe("local Outreach: injected faults", () => {
 		expect((await api(token, "GET", "/users/me")).status).toBe(200);
 	});
 
+	it("answers the status at random with the given probability, until cleared", async () => {
+		await setFaults({ status: 503, probability: 0.2 });
+		const statuses: number[] = [];
+		for (let i = 0; i < 300; i++) statuses.push((await api(token, "GET", "/users/me")).status);
+		const faults = statuses.filter((s) => s === 503).length;
+		// 300 draws at 20 %: 60 expected; these bounds are more than four standard deviations out.
+		expect(faults).toBeGreaterThan(30);
+		expect(faults).toBeLessThan(95);
+		expect(statuses.filter((s) => s !== 503).every((s) => s === 200)).toBe(true);
+		// Injected faults count against the limit like any other answered call.
+		expect((await peek<Stats>("/__fake/stats")).usage[0]!.count).toBe(300);
+		await setFaults({});
+		for (let i = 0; i < 20; i++) expect((await api(token, "GET", "/users/me")).status).toBe(200);
+	});
+
+	it("stops a random fault after `count` injections when a count is given", async () => {
+		await setFaults({ status: 500, probability: 0.5, count: 3 });
+		let faults = 0;
+		for (let i = 0; i < 60; i++) if ((await api(token, "GET", "/users/me")).status === 500) faults++;
+		expect(faults).toBe(3);
+	});
+
+	it("refuses a probability outside (0, 1] or without a status", async () => {
+		for (const body of [{ status: 503, probability: 0 }, { status: 503, probability: 1.5 }, { probability: 0.2 }]) {
+			const res = await fetch(`${base}/__fake/faults`, { method: "POST", body: JSON.stringify(body) });
+			expect(res.status, JSON.stringify(body)).toBe(400);
+		}
+	});
+
 	it("delays every API response by latencyMs", async () => {
 		await setFaults({ latencyMs: 300 });
 		for (const call of [() => api(token, "GET", "/users/me"), () => api(null, "GET", "/users/me")]) {
