@@ -52,6 +52,9 @@ export type AlertConditionState = { active: boolean; since?: number; lastSentAt?
 const HOUR = 3600_000;
 const DAY = 24 * HOUR;
 const RECENT_ERRORS = 50;
+/** Failures replayed per ledger call: "replay all" goes page by page. */
+export const REPLAY_PAGE = 500;
+const STUCK_REPLAY_MS = 15 * 60_000;
 const TERMINAL: ReadonlySet<string> = new Set(["delivered", "superseded"]);
 
 function zeroCounts(): Counts {
@@ -265,17 +268,20 @@ export class Ledger extends DurableObject<Env> {
 	 * Marks failed updates pending again for a replay and returns their stored source data as JSON text (all
 	 * failed ones when `ids` is empty). The caller re-maps them with the current mapping and queues them.
 	 */
-	beginReplay(ids: string[], now = Date.now()): { id: string; source: string }[] {
-		const rows = (
+	beginReplay(ids: string[], limit = REPLAY_PAGE, now = Date.now()): { id: string; source: string }[] {
+		// A replay whose queue write never happened (its request died) becomes replayable again after a while.
+		const replayable = `(state = 'failed' OR (state = 'pending' AND first_failed_at IS NOT NULL AND updated_at < ${now - STUCK_REPLAY_MS}))`;
+		const rows =
 			ids.length === 0
-				? this.sql.exec<Row>(`SELECT * FROM updates WHERE state = 'failed'`).toArray()
-				: ids.flatMap((id) => this.sql.exec<Row>(`SELECT * FROM updates WHERE id = ? AND state = 'failed'`, id).toArray())
-		);
+				? this.sql.exec<Row>(`SELECT * FROM updates WHERE ${replayable} ORDER BY first_failed_at LIMIT ?`, limit).toArray()
+				: ids.slice(0, limit).flatMap((id) => this.sql.exec<Row>(`SELECT * FROM updates WHERE id = ? AND ${replayable}`, id).toArray());
 		const tally = new Tally();
 		for (const row of rows) {
-			const segments = JSON.parse(row.segments) as SegmentRef[];
-			tally.add("failed", -1, row.hour, segments);
-			tally.add("pending", 1, row.hour, segments);
+			if (row.state === "failed") {
+				const segments = JSON.parse(row.segments) as SegmentRef[];
+				tally.add("failed", -1, row.hour, segments);
+				tally.add("pending", 1, row.hour, segments);
+			}
 			this.sql.exec(`UPDATE updates SET state = 'pending', updated_at = ? WHERE id = ?`, now, row.id);
 		}
 		tally.write(this.sql);

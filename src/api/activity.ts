@@ -5,7 +5,7 @@ import { enqueue } from "../delivery";
 import { destinationStore } from "../destinations";
 import { ApiError } from "../errors";
 import { gateStub } from "../gate";
-import { ledgerStub, type OutcomeReport } from "../ledger";
+import { ledgerStub, REPLAY_PAGE, type OutcomeReport } from "../ledger";
 import { log } from "../log";
 import { loadDestination } from "./destinations";
 import { fieldsFrom, SourceData, type Update } from "../updates";
@@ -44,6 +44,9 @@ activityApi.get("/:id/failures", loadDestination, async (c) => {
 	return c.json({ failures: await ledgerStub(c.env, id).failures() });
 });
 
+/** Pages (of REPLAY_PAGE) replayed per request; what is left stays listed for the next replay. */
+const MAX_REPLAY_PAGES = 40;
+
 const ReplayBody = z.strictObject({ ids: z.array(z.string().min(1)).max(10_000).optional() });
 
 /**
@@ -55,18 +58,28 @@ activityApi.post("/:id/failures/replay", loadDestination, jsonBody(ReplayBody), 
 	const mapping = await destinationStore(c.env).getMapping(id);
 	if (!mapping) throw new ApiError("conflict", "This destination has no mapping; PUT one before replaying failures.");
 	const ledger = ledgerStub(c.env, id);
-	const rows = await ledger.beginReplay(c.req.valid("json").ids ?? []);
-	const updates: Update[] = [];
-	const unmappable: OutcomeReport[] = [];
-	for (const row of rows) {
-		const source = SourceData.parse(JSON.parse(row.source));
-		const { fields, error } = fieldsFrom(source, mapping);
-		if (error || Object.keys(fields).length === 0)
-			unmappable.push({ id: row.id, state: "failed", reason: `Replay: ${error ?? "the current mapping maps none of this update's data"}` });
-		else updates.push({ id: row.id, prospectId: source.prospectId, fields });
+	const ids = c.req.valid("json").ids ?? [];
+	let replayed = 0;
+	let unmappableCount = 0;
+	// Page by page, so "replay all" after a bad mapping failed thousands stays within one request's limits.
+	for (let page = 0; page < MAX_REPLAY_PAGES; page++) {
+		const rows = await ledger.beginReplay(ids.slice(page * REPLAY_PAGE, (page + 1) * REPLAY_PAGE));
+		const updates: Update[] = [];
+		const unmappable: OutcomeReport[] = [];
+		for (const row of rows) {
+			const source = SourceData.parse(JSON.parse(row.source));
+			const { fields, error } = fieldsFrom(source, mapping);
+			if (error || Object.keys(fields).length === 0)
+				unmappable.push({ id: row.id, state: "failed", reason: `Replay: ${error ?? "the current mapping maps none of this update's data"}` });
+			else updates.push({ id: row.id, prospectId: source.prospectId, fields });
+		}
+		if (updates.length) await enqueue(c.env, [{ destinationId: id, attempt: 0, delaySeconds: 0, updates }]);
+		if (unmappable.length) await ledger.record(unmappable);
+		replayed += updates.length;
+		unmappableCount += unmappable.length;
+		const more = ids.length > 0 ? ids.length > (page + 1) * REPLAY_PAGE : rows.length === REPLAY_PAGE;
+		if (!more) break;
 	}
-	if (unmappable.length) await ledger.record(unmappable);
-	if (updates.length) await enqueue(c.env, [{ destinationId: id, attempt: 0, delaySeconds: 0, updates }]);
-	log("info", "failures_replayed", { destinationId: id, replayed: updates.length, unmappable: unmappable.length });
-	return c.json({ replayed: updates.length });
+	log("info", "failures_replayed", { destinationId: id, replayed, unmappable: unmappableCount });
+	return c.json({ replayed });
 });
