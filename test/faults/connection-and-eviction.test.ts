@@ -1,10 +1,9 @@
 import { abortAllDurableObjects } from "cloudflare:test";
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { connectDestination, getDestination, outreachFaults, resetOutreach } from "../helpers/control";
+import { describe, expect, it, vi } from "vitest";
+import { connectDestination, getDestination, outreachFaults } from "../helpers/control";
 import {
-	captureLogs,
+	faultRunHooks,
 	expectInvariants,
-	expectNoTokenLogged,
 	faultDestination,
 	LIMIT,
 	post,
@@ -21,18 +20,7 @@ import {
  * reconnect), and the gate and ledger evicted at random moments. Nothing may be lost or counted twice.
  */
 
-let logs: ReturnType<typeof captureLogs>;
-beforeEach(async () => {
-	await resetOutreach({ rateLimit: { limit: LIMIT, windowSeconds: WINDOW_MS / 1000 } });
-	logs = captureLogs();
-});
-afterEach(async () => {
-	try {
-		await expectNoTokenLogged(logs.lines);
-	} finally {
-		logs.restore();
-	}
-});
+faultRunHooks();
 
 const timeout = () => settleTimeout() + 90_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

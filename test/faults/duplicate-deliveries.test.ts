@@ -1,17 +1,16 @@
 import { createExecutionContext, createMessageBatch, env, getQueueResult, runInDurableObject } from "cloudflare:test";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { BENCH_MAPPING } from "../../scripts/bench/profiles";
 import type { UpdateMessage } from "../../src/delivery";
 import worker from "../../src/index";
 import { ledgerStub } from "../../src/ledger";
 import { Mapping } from "../../src/mapping";
 import { fieldsFrom, SourceData, type Update } from "../../src/updates";
-import { adminJson, resetOutreach } from "../helpers/control";
+import { adminJson } from "../helpers/control";
 import { activity } from "../helpers/data";
 import {
-	captureLogs,
+	faultRunHooks,
 	expectInvariants,
-	expectNoTokenLogged,
 	faultDestination,
 	LIMIT,
 	post,
@@ -29,18 +28,7 @@ import {
  * of real ingest requests — while the real queue delivers its own copies too.
  */
 
-let logs: ReturnType<typeof captureLogs>;
-beforeEach(async () => {
-	await resetOutreach({ rateLimit: { limit: LIMIT, windowSeconds: WINDOW_MS / 1000 } });
-	logs = captureLogs();
-});
-afterEach(async () => {
-	try {
-		await expectNoTokenLogged(logs.lines);
-	} finally {
-		logs.restore();
-	}
-});
+faultRunHooks();
 
 /** The queue messages the ingest requests sent, rebuilt from the ledger's receipts (one message per request). */
 async function messagesFromReceipts(destinationId: string): Promise<UpdateMessage[]> {

@@ -1,6 +1,6 @@
-import { expect, vi } from "vitest";
+import { afterEach, beforeEach, expect, vi } from "vitest";
 import { BENCH_MAPPING, generateLoad, prng, type Load } from "../../scripts/bench/profiles";
-import { createConnectedDestination, outreachTokens, type CreatedDestination } from "../helpers/control";
+import { createConnectedDestination, outreachTokens, resetOutreach, type CreatedDestination } from "../helpers/control";
 import {
 	expectCountsAddUp,
 	failures,
@@ -134,4 +134,20 @@ export async function meanwhile(until: Promise<unknown>, rand: () => number, min
 		await new Promise((r) => setTimeout(r, minMs + rand() * (maxMs - minMs)));
 		if (!done) await step();
 	}
+}
+
+/** The hooks every fault file needs: a fresh local Outreach at the suite's limit, and no token in any log line. */
+export function faultRunHooks(): void {
+	let logs: ReturnType<typeof captureLogs>;
+	beforeEach(async () => {
+		await resetOutreach({ rateLimit: { limit: LIMIT, windowSeconds: WINDOW_MS / 1000 } });
+		logs = captureLogs();
+	});
+	afterEach(async () => {
+		try {
+			await expectNoTokenLogged(logs.lines);
+		} finally {
+			logs.restore();
+		}
+	});
 }

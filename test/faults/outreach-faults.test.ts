@@ -1,10 +1,9 @@
 import { abortAllDurableObjects } from "cloudflare:test";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { outreachFaults, outreachStats, resetOutreach } from "../helpers/control";
+import { describe, expect, it } from "vitest";
+import { outreachFaults, outreachStats } from "../helpers/control";
 import {
-	captureLogs,
+	faultRunHooks,
 	expectInvariants,
-	expectNoTokenLogged,
 	faultDestination,
 	LIMIT,
 	meanwhile,
@@ -23,18 +22,7 @@ import {
  * scenario has its own prospects, because the gate remembers applied versions for the whole file.
  */
 
-let logs: ReturnType<typeof captureLogs>;
-beforeEach(async () => {
-	await resetOutreach({ rateLimit: { limit: LIMIT, windowSeconds: WINDOW_MS / 1000 } });
-	logs = captureLogs();
-});
-afterEach(async () => {
-	try {
-		await expectNoTokenLogged(logs.lines);
-	} finally {
-		logs.restore();
-	}
-});
+faultRunHooks();
 
 const timeout = () => settleTimeout() + 60_000;
 
