@@ -1,6 +1,7 @@
 import { env, runInDurableObject } from "cloudflare:test";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { maxInAnyWindow as maxInWindow } from "../scripts/bench/stats";
 import { Budget } from "../src/budget";
 
 /** Runs `fn` with a fresh Budget on a real gate's SQLite storage (the budget's tables emptied first). */
@@ -14,16 +15,6 @@ async function withBudget<T>(opts: { limit: number; windowMs: number }, fn: (bud
 			return new Budget(state.storage, opts);
 		}),
 	);
-}
-
-function maxInWindow(times: number[], windowMs: number): number {
-	const sorted = [...times].sort((a, b) => a - b);
-	let most = 0;
-	for (let start = 0, end = 0; end < sorted.length; end++) {
-		while (sorted[end]! - sorted[start]! >= windowMs) start++;
-		most = Math.max(most, end - start + 1);
-	}
-	return most;
 }
 
 describe("the budget (a sliding log of grants)", () => {

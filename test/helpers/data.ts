@@ -1,5 +1,6 @@
 import { env, SELF } from "cloudflare:test";
 import { expect, vi } from "vitest";
+import { maxInAnyWindow as maxTimesInWindow } from "../../scripts/bench/stats";
 import { adminJson } from "./control";
 
 /**
@@ -81,12 +82,6 @@ export async function outreachRequests(): Promise<FakeRequest[]> {
 
 /** The most requests that counted against the limit in any interval of `windowMs`, however aligned. */
 export function maxInAnyWindow(requests: FakeRequest[], windowMs: number): number {
-	const times = requests.filter((r) => r.status !== 429 && r.userId !== null && r.status !== 401).map((r) => r.at).sort((a, b) => a - b);
-	let most = 0;
-	let start = 0;
-	for (let end = 0; end < times.length; end++) {
-		while (times[end]! - times[start]! >= windowMs) start++;
-		most = Math.max(most, end - start + 1);
-	}
-	return most;
+	const counted = requests.filter((r) => r.status !== 429 && r.userId !== null && r.status !== 401).map((r) => r.at);
+	return maxTimesInWindow(counted, windowMs);
 }
