@@ -1,5 +1,6 @@
 import type { Hono } from "hono";
-import { isArrayAttribute, mappableAttributes } from "../../outreach/attributes";
+import { statusWord } from "../../mapping";
+import { customField, customFieldNumber, isArrayAttribute, mappableAttributes } from "../../outreach/attributes";
 import type { Destination, MappingAnswer, Problem, VerifyAnswer } from "../client";
 import { Callout, Csrf, FieldErrors, problemsAt } from "../components";
 import type { ConsoleContext, ConsoleEnv } from "../context";
@@ -23,8 +24,9 @@ function draftFrom(m: MappingAnswer): MappingDraft {
 const invalid = (problems: Problem[], path: string) => (problemsAt(problems, path).length ? "true" : undefined);
 
 function customLabel(mappingId: string): string {
-	const n = Number(mappingId);
-	return Number.isInteger(n) && n >= 1 && n <= 150 ? `→ Custom field ${n} (custom${n})` : "Enter a number from 1 to 150";
+	// Outreach's attribute list decides which customN exist (1–150).
+	const n = /^\d+$/.test(mappingId.trim()) ? customFieldNumber(customField(Number(mappingId))) : null;
+	return n === null ? "Enter a number from 1 to 150" : `→ Custom field ${n} (${customField(n)})`;
 }
 
 function SegmentRowView({ i, row, problems, verify }: { i: number | "__i__"; row: SegmentRow; problems: Problem[]; verify: string[] }) {
@@ -244,7 +246,7 @@ function mappingPage(c: ConsoleContext, d: Destination, props: MappingPageProps)
 										type="text"
 										name={`statusValues.${s}`}
 										value={draft.statusValues[s]}
-										placeholder={s === "existing" ? (draft.statusValues.realized || "realized") : s}
+										placeholder={statusWord({ statusValues: { realized: draft.statusValues.realized || undefined } }, s)}
 										aria-invalid={invalid(problems, `statusValues.${s}`)}
 									/>
 									<FieldErrors problems={problems} path={`statusValues.${s}`} />
