@@ -1,12 +1,13 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateDevVars, projectRoot, startStack, type Stack } from "../../scripts/stack.ts";
+import { launchChromium } from "./chromium.ts";
 
 /**
- * The seed's workflow in a real browser: headless Chromium (Debian's, driven by playwright-core) against the
+ * The seed's workflow in a real browser: headless Chromium (from npm, driven by playwright-core) against the
  * `npm start` stack — the Worker under `wrangler dev` and the local Outreach — on ports of its own.
  * sign in → create a destination → connect to the local Outreach → map → send the array sample to the
  * ingest URL → see the counts and the two rejects → fix the mapping → replay the failure.
@@ -72,10 +73,7 @@ beforeAll(async () => {
 	stack = await startStack({ workerPort: WORKER_PORT, outreachPort: OUTREACH_PORT, persistTo, vars });
 	// custom4 gets a picklist, so AEP's raw status words fail (422) until the mapping says "Active".
 	await outreach("/__fake/reset", { fieldRules: { custom4: { type: "inclusion", definition: ["Active", "Expired"] } } });
-	browser = await chromium.launch({
-		executablePath: "/usr/bin/chromium",
-		args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"],
-	});
+	browser = await launchChromium();
 	context = await browser.newContext({ baseURL: stack.workerUrl, viewport: { width: 1280, height: 860 } });
 	page = await context.newPage();
 	page.on("dialog", (d) => void d.accept());
