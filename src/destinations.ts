@@ -109,3 +109,32 @@ export function destinationStore(env: Env) {
 		},
 	};
 }
+
+export type DestinationView = {
+	id: string;
+	name: string;
+	description: string;
+	enabled: boolean;
+	status: "not_connected" | "connected" | "reconnect_required";
+	/** Why the connection needs reconnecting (only with `reconnect_required`). */
+	statusReason?: string;
+	outreachUser: { id: number; email: string } | null;
+	ingestUrl: string;
+	createdAt: string;
+};
+
+/** A destination as the API shows it: the record, its connection's state (never a token), and its ingest URL. */
+export function destinationView(record: DestinationRecord, connection: ConnectionRecord | null, base: string): DestinationView {
+	return {
+		id: record.id,
+		name: record.name,
+		description: record.description,
+		enabled: record.enabled,
+		status: connection?.status ?? "not_connected",
+		...(connection?.status === "reconnect_required" && connection.reason ? { statusReason: connection.reason } : {}),
+		outreachUser: connection ? { id: connection.user.id, email: connection.user.email } : null,
+		ingestUrl: `${base}/ingest/${encodeURIComponent(record.id)}`,
+		createdAt: record.createdAt,
+	};
+}
+

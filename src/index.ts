@@ -1,8 +1,8 @@
 import { app } from "./app";
-import { evaluateAlerts } from "./alerts";
+import { evaluateAlerts } from "./alerts/evaluate";
 import { deliver, recordDeadLetters } from "./delivery";
 
-export { Gate } from "./gate";
+export { Gate } from "./gate/gate";
 export { Ledger } from "./ledger";
 
 const DEAD_LETTER_QUEUE = "prospect-updates-dlq";

@@ -2,7 +2,7 @@ import { Hono } from "hono";
 import { bearerToken } from "./auth";
 import { config } from "./config";
 import { sha256Hex, timingSafeEqualString } from "./crypto";
-import { enqueue, MESSAGE_BYTES, updateBytes } from "./delivery";
+import { enqueue, MESSAGE_BYTES, updateBytes } from "./queue";
 import { destinationStore } from "./destinations";
 import { ApiError } from "./errors";
 import { ledgerStub, type Receipt } from "./ledger";

@@ -356,7 +356,7 @@ export class Ledger extends DurableObject<Env> {
 		return true;
 	}
 
-	/** Alert state per condition (evaluated by the cron in src/alerts.ts). */
+	/** Alert state per condition (evaluated by the cron in src/alerts/evaluate.ts). */
 	getAlertState(): Record<string, AlertConditionState> {
 		return (this.ctx.storage.kv.get("alert-state") as Record<string, AlertConditionState> | undefined) ?? {};
 	}

@@ -1,12 +1,11 @@
 import { Hono, type Context } from "hono";
 import { html } from "hono/html";
 import { z } from "zod";
-import { destinationView } from "./api/destinations";
 import { config, publicBase } from "./config";
 import { masterKeyBytes, randomToken } from "./crypto";
-import { destinationStore, keys } from "./destinations";
+import { destinationStore, destinationView, keys } from "./destinations";
 import { ApiError, errorBody } from "./errors";
-import { gateName, gateStub } from "./gate";
+import { gateName, gateStub } from "./gate/gate";
 import { ledgerStub } from "./ledger";
 import { log } from "./log";
 import { getMe } from "./outreach/api";

@@ -2,7 +2,7 @@ import { env, runInDurableObject } from "cloudflare:test";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { maxInAnyWindow as maxInWindow } from "../scripts/bench/stats";
-import { Budget } from "../src/budget";
+import { Budget } from "../src/gate/budget";
 
 /** Runs `fn` with a fresh Budget on a real gate's SQLite storage (the budget's tables emptied first). */
 async function withBudget<T>(opts: { limit: number; windowMs: number }, fn: (budget: () => Budget) => T): Promise<T> {

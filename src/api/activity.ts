@@ -1,85 +1,82 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import { config } from "../config";
-import { enqueue } from "../delivery";
+import { enqueue } from "../queue";
 import { destinationStore } from "../destinations";
 import { ApiError } from "../errors";
-import { gateStub } from "../gate";
+import { gateStub } from "../gate/gate";
 import { ledgerStub, REPLAY_PAGE, type OutcomeReport } from "../ledger";
 import { log } from "../log";
 import { loadDestination } from "./destinations";
 import { fieldsFrom, SourceData, type Update } from "../updates";
 import { jsonBody } from "../validation";
 
-/** Activity, failures and replay of a destination: GET …/activity, GET …/failures, POST …/failures/replay. */
-export const activityApi = new Hono<{ Bindings: Env }>();
-
-activityApi.get("/:id/activity", loadDestination, async (c) => {
-	const id = c.var.destination.id;
-	const cfg = config(c.env);
-	const connection = await destinationStore(c.env).getConnection(id);
-	const [ledger, budget] = await Promise.all([
-		ledgerStub(c.env, id).activity(),
-		connection
-			? gateStub(c.env, connection.gate).budgetStatus()
-			: { limit: cfg.OUTREACH_RATE_LIMIT, windowSeconds: cfg.OUTREACH_RATE_WINDOW_SECONDS, usedInWindow: 0, pausedUntil: null },
-	]);
-	return c.json({
-		totals: ledger.totals,
-		segments: ledger.segments,
-		hours: ledger.hours,
-		budget: {
-			limit: budget.limit,
-			windowSeconds: budget.windowSeconds,
-			usedInWindow: budget.usedInWindow,
-			pausedUntil: budget.pausedUntil === null ? null : new Date(budget.pausedUntil).toISOString(),
-			oldestPendingAt: ledger.oldestPendingAt,
-		},
-		recentErrors: ledger.recentErrors,
-	});
-});
-
-activityApi.get("/:id/failures", loadDestination, async (c) => {
-	const id = c.var.destination.id;
-	return c.json({ failures: await ledgerStub(c.env, id).failures() });
-});
-
 /** Pages (of REPLAY_PAGE) replayed per request; what is left stays listed for the next replay. */
 const MAX_REPLAY_PAGES = 40;
 
 const ReplayBody = z.strictObject({ ids: z.array(z.string().min(1)).max(10_000).optional() });
 
-/**
- * Replays failures: re-maps each from its stored source data with the destination's *current* mapping,
- * keeping its original version, so fixing a mapping and replaying works and never overwrites newer data.
- */
-activityApi.post("/:id/failures/replay", loadDestination, jsonBody(ReplayBody), async (c) => {
-	const id = c.var.destination.id;
-	const mapping = await destinationStore(c.env).getMapping(id);
-	if (!mapping) throw new ApiError("conflict", "This destination has no mapping; PUT one before replaying failures.");
-	const ledger = ledgerStub(c.env, id);
-	const ids = c.req.valid("json").ids ?? [];
-	let replayed = 0;
-	let unmappableCount = 0;
-	// Page by page, so "replay all" after a bad mapping failed thousands stays within one request's limits.
-	for (let page = 0; page < MAX_REPLAY_PAGES; page++) {
-		const rows = await ledger.beginReplay(ids.slice(page * REPLAY_PAGE, (page + 1) * REPLAY_PAGE));
-		const updates: Update[] = [];
-		const unmappable: OutcomeReport[] = [];
-		for (const row of rows) {
-			const source = SourceData.parse(JSON.parse(row.source));
-			const { fields, error } = fieldsFrom(source, mapping);
-			if (error || Object.keys(fields).length === 0)
-				unmappable.push({ id: row.id, state: "failed", reason: `Replay: ${error ?? "the current mapping maps none of this update's data"}` });
-			else updates.push({ id: row.id, prospectId: source.prospectId, fields });
+/** Activity, failures and replay of a destination: GET …/activity, GET …/failures, POST …/failures/replay. */
+export const activityApi = new Hono<{ Bindings: Env }>()
+	.get("/:id/activity", loadDestination, async (c) => {
+		const id = c.var.destination.id;
+		const cfg = config(c.env);
+		const connection = await destinationStore(c.env).getConnection(id);
+		const [ledger, budget] = await Promise.all([
+			ledgerStub(c.env, id).activity(),
+			connection
+				? gateStub(c.env, connection.gate).budgetStatus()
+				: { limit: cfg.OUTREACH_RATE_LIMIT, windowSeconds: cfg.OUTREACH_RATE_WINDOW_SECONDS, usedInWindow: 0, pausedUntil: null },
+		]);
+		return c.json({
+			totals: ledger.totals,
+			segments: ledger.segments,
+			hours: ledger.hours,
+			budget: {
+				limit: budget.limit,
+				windowSeconds: budget.windowSeconds,
+				usedInWindow: budget.usedInWindow,
+				pausedUntil: budget.pausedUntil === null ? null : new Date(budget.pausedUntil).toISOString(),
+				oldestPendingAt: ledger.oldestPendingAt,
+			},
+			recentErrors: ledger.recentErrors,
+		});
+	})
+	.get("/:id/failures", loadDestination, async (c) => {
+		const id = c.var.destination.id;
+		return c.json({ failures: await ledgerStub(c.env, id).failures() });
+	})
+	/**
+	 * Replays failures: re-maps each from its stored source data with the destination's *current* mapping,
+	 * keeping its original version, so fixing a mapping and replaying works and never overwrites newer data.
+	 */
+	.post("/:id/failures/replay", loadDestination, jsonBody(ReplayBody), async (c) => {
+		const id = c.var.destination.id;
+		const mapping = await destinationStore(c.env).getMapping(id);
+		if (!mapping) throw new ApiError("conflict", "This destination has no mapping; PUT one before replaying failures.");
+		const ledger = ledgerStub(c.env, id);
+		const ids = c.req.valid("json").ids ?? [];
+		let replayed = 0;
+		let unmappableCount = 0;
+		// Page by page, so "replay all" after a bad mapping failed thousands stays within one request's limits.
+		for (let page = 0; page < MAX_REPLAY_PAGES; page++) {
+			const rows = await ledger.beginReplay(ids.slice(page * REPLAY_PAGE, (page + 1) * REPLAY_PAGE));
+			const updates: Update[] = [];
+			const unmappable: OutcomeReport[] = [];
+			for (const row of rows) {
+				const source = SourceData.parse(JSON.parse(row.source));
+				const { fields, error } = fieldsFrom(source, mapping);
+				if (error || Object.keys(fields).length === 0)
+					unmappable.push({ id: row.id, state: "failed", reason: `Replay: ${error ?? "the current mapping maps none of this update's data"}` });
+				else updates.push({ id: row.id, prospectId: source.prospectId, fields });
+			}
+			if (updates.length) await enqueue(c.env, [{ destinationId: id, attempt: 0, delaySeconds: 0, updates }]);
+			if (unmappable.length) await ledger.record(unmappable);
+			replayed += updates.length;
+			unmappableCount += unmappable.length;
+			const more = ids.length > 0 ? ids.length > (page + 1) * REPLAY_PAGE : rows.length === REPLAY_PAGE;
+			if (!more) break;
 		}
-		if (updates.length) await enqueue(c.env, [{ destinationId: id, attempt: 0, delaySeconds: 0, updates }]);
-		if (unmappable.length) await ledger.record(unmappable);
-		replayed += updates.length;
-		unmappableCount += unmappable.length;
-		const more = ids.length > 0 ? ids.length > (page + 1) * REPLAY_PAGE : rows.length === REPLAY_PAGE;
-		if (!more) break;
-	}
-	log("info", "failures_replayed", { destinationId: id, replayed, unmappable: unmappableCount });
-	return c.json({ replayed });
-});
+		log("info", "failures_replayed", { destinationId: id, replayed, unmappable: unmappableCount });
+		return c.json({ replayed });
+	});

@@ -3,9 +3,9 @@ import { createMiddleware } from "hono/factory";
 import { z } from "zod";
 import { publicBase } from "../config";
 import { randomToken, sha256Hex } from "../crypto";
-import { destinationStore, type ConnectionRecord, type DestinationRecord } from "../destinations";
+import { destinationStore, destinationView, type DestinationRecord } from "../destinations";
 import { ApiError } from "../errors";
-import { gateStub } from "../gate";
+import { gateStub } from "../gate/gate";
 import { ledgerStub } from "../ledger";
 import { log } from "../log";
 import { beginConnect } from "../oauth";
@@ -19,34 +19,6 @@ import { jsonBody } from "../validation";
  * rotation the old token keeps working until the new record reaches every location: at most the 5-second
  * in-memory cache plus KV propagation (about a minute).
  */
-
-export type DestinationView = {
-	id: string;
-	name: string;
-	description: string;
-	enabled: boolean;
-	status: "not_connected" | "connected" | "reconnect_required";
-	/** Why the connection needs reconnecting (only with `reconnect_required`). */
-	statusReason?: string;
-	outreachUser: { id: number; email: string } | null;
-	ingestUrl: string;
-	createdAt: string;
-};
-
-/** A destination as the API shows it: the record, its connection's state (never a token), and its ingest URL. */
-export function destinationView(record: DestinationRecord, connection: ConnectionRecord | null, base: string): DestinationView {
-	return {
-		id: record.id,
-		name: record.name,
-		description: record.description,
-		enabled: record.enabled,
-		status: connection?.status ?? "not_connected",
-		...(connection?.status === "reconnect_required" && connection.reason ? { statusReason: connection.reason } : {}),
-		outreachUser: connection ? { id: connection.user.id, email: connection.user.email } : null,
-		ingestUrl: `${base}/ingest/${encodeURIComponent(record.id)}`,
-		createdAt: record.createdAt,
-	};
-}
 
 type WithDestination = { Bindings: Env; Variables: { destination: DestinationRecord } };
 
@@ -77,79 +49,72 @@ const PatchBody = z
 
 const noStore = { "Cache-Control": "no-store" };
 
-export const destinationsApi = new Hono<WithDestination>();
+export const destinationsApi = new Hono<WithDestination>()
 
-destinationsApi.post("/", jsonBody(CreateBody), async (c) => {
-	const body = c.req.valid("json");
-	const { token, hash } = await newIngestToken();
-	const record: DestinationRecord = {
-		id: crypto.randomUUID(),
-		name: body.name,
-		description: body.description ?? "",
-		enabled: true,
-		createdAt: new Date().toISOString(),
-		ingestTokenHash: hash,
-	};
-	await destinationStore(c.env).put(record);
-	log("info", "destination_created", { destinationId: record.id });
-	return c.json({ ...destinationView(record, null, publicBase(c.env, c.req.url)), ingestToken: token }, 201, noStore);
-});
-
-destinationsApi.get("/", async (c) => {
-	const store = destinationStore(c.env);
-	const base = publicBase(c.env, c.req.url);
-	const records = await store.list();
-	const connections = await Promise.all(records.map((r) => store.getConnection(r.id)));
-	return c.json({ destinations: records.map((r, i) => destinationView(r, connections[i] ?? null, base)) });
-});
-
-destinationsApi.get("/:id", loadDestination, async (c) => {
-	const record = c.var.destination;
-	const connection = await destinationStore(c.env).getConnection(record.id);
-	return c.json(destinationView(record, connection, publicBase(c.env, c.req.url)));
-});
-
-destinationsApi.patch("/:id", loadDestination, jsonBody(PatchBody), async (c) => {
-	const store = destinationStore(c.env);
-	const changes = c.req.valid("json");
-	// Re-read past the cache so a token rotated a moment ago elsewhere is not written back over.
-	const record: DestinationRecord = { ...((await store.getFresh(c.var.destination.id)) ?? c.var.destination), ...changes };
-	await store.put(record);
-	log("info", "destination_changed", { destinationId: record.id, fields: Object.keys(changes) });
-	return c.json(destinationView(record, await store.getConnection(record.id), publicBase(c.env, c.req.url)));
-});
-
-destinationsApi.delete("/:id", loadDestination, async (c) => {
-	const id = c.var.destination.id;
-	const store = destinationStore(c.env);
-	const connection = await store.getConnection(id);
-	// The grant first (its gate also deletes the KV connection record), then the ledger, then the KV records.
-	if (connection) await gateStub(c.env, connection.gate).removeGrant(id);
-	await ledgerStub(c.env, id).erase();
-	await store.erase(id);
-	log("info", "destination_deleted", { destinationId: id });
-	return c.body(null, 204);
-});
-
-destinationsApi.post("/:id/ingest-token", loadDestination, async (c) => {
-	const { token, hash } = await newIngestToken();
-	const store = destinationStore(c.env);
-	await store.put({ ...((await store.getFresh(c.var.destination.id)) ?? c.var.destination), ingestTokenHash: hash });
-	log("info", "ingest_token_rotated", { destinationId: c.var.destination.id });
-	return c.json({ ingestToken: token }, 200, noStore);
-});
-
-destinationsApi.post("/:id/connect", loadDestination, async (c) => {
-	const authorizeUrl = await beginConnect(c.env, c.req.url, c.var.destination.id);
-	return c.json({ authorizeUrl }, 200, noStore);
-});
-
-destinationsApi.delete("/:id/connection", loadDestination, async (c) => {
-	const record = c.var.destination;
-	const store = destinationStore(c.env);
-	const connection = await store.getConnection(record.id);
-	if (connection) await gateStub(c.env, connection.gate).removeGrant(record.id);
-	store.noteConnection(record.id, null);
-	log("info", "destination_disconnected", { destinationId: record.id });
-	return c.json(destinationView(record, null, publicBase(c.env, c.req.url)));
-});
+	.post("/", jsonBody(CreateBody), async (c) => {
+		const body = c.req.valid("json");
+		const { token, hash } = await newIngestToken();
+		const record: DestinationRecord = {
+			id: crypto.randomUUID(),
+			name: body.name,
+			description: body.description ?? "",
+			enabled: true,
+			createdAt: new Date().toISOString(),
+			ingestTokenHash: hash,
+		};
+		await destinationStore(c.env).put(record);
+		log("info", "destination_created", { destinationId: record.id });
+		return c.json({ ...destinationView(record, null, publicBase(c.env, c.req.url)), ingestToken: token }, 201, noStore);
+	})
+	.get("/", async (c) => {
+		const store = destinationStore(c.env);
+		const base = publicBase(c.env, c.req.url);
+		const records = await store.list();
+		const connections = await Promise.all(records.map((r) => store.getConnection(r.id)));
+		return c.json({ destinations: records.map((r, i) => destinationView(r, connections[i] ?? null, base)) });
+	})
+	.get("/:id", loadDestination, async (c) => {
+		const record = c.var.destination;
+		const connection = await destinationStore(c.env).getConnection(record.id);
+		return c.json(destinationView(record, connection, publicBase(c.env, c.req.url)));
+	})
+	.patch("/:id", loadDestination, jsonBody(PatchBody), async (c) => {
+		const store = destinationStore(c.env);
+		const changes = c.req.valid("json");
+		// Re-read past the cache so a token rotated a moment ago elsewhere is not written back over.
+		const record: DestinationRecord = { ...((await store.getFresh(c.var.destination.id)) ?? c.var.destination), ...changes };
+		await store.put(record);
+		log("info", "destination_changed", { destinationId: record.id, fields: Object.keys(changes) });
+		return c.json(destinationView(record, await store.getConnection(record.id), publicBase(c.env, c.req.url)));
+	})
+	.delete("/:id", loadDestination, async (c) => {
+		const id = c.var.destination.id;
+		const store = destinationStore(c.env);
+		const connection = await store.getConnection(id);
+		// The grant first (its gate also deletes the KV connection record), then the ledger, then the KV records.
+		if (connection) await gateStub(c.env, connection.gate).removeGrant(id);
+		await ledgerStub(c.env, id).erase();
+		await store.erase(id);
+		log("info", "destination_deleted", { destinationId: id });
+		return c.body(null, 204);
+	})
+	.post("/:id/ingest-token", loadDestination, async (c) => {
+		const { token, hash } = await newIngestToken();
+		const store = destinationStore(c.env);
+		await store.put({ ...((await store.getFresh(c.var.destination.id)) ?? c.var.destination), ingestTokenHash: hash });
+		log("info", "ingest_token_rotated", { destinationId: c.var.destination.id });
+		return c.json({ ingestToken: token }, 200, noStore);
+	})
+	.post("/:id/connect", loadDestination, async (c) => {
+		const authorizeUrl = await beginConnect(c.env, c.req.url, c.var.destination.id);
+		return c.json({ authorizeUrl }, 200, noStore);
+	})
+	.delete("/:id/connection", loadDestination, async (c) => {
+		const record = c.var.destination;
+		const store = destinationStore(c.env);
+		const connection = await store.getConnection(record.id);
+		if (connection) await gateStub(c.env, connection.gate).removeGrant(record.id);
+		store.noteConnection(record.id, null);
+		log("info", "destination_disconnected", { destinationId: record.id });
+		return c.json(destinationView(record, null, publicBase(c.env, c.req.url)));
+	});

@@ -7,15 +7,18 @@ import { mappingApi } from "./mapping";
 import { metricsApi } from "./metrics";
 
 /**
- * The admin API (mounted at /api behind the admin token by src/app.ts). The console calls it in-process
- * with `api.request(path, init, env)`, so the two never hold separate copies of a rule.
+ * The admin API (mounted at /api behind the admin token by src/app.ts). Its routes are chained so their
+ * validators and `c.json` answers make up `AdminApi`, the one contract the console and the alert evaluator
+ * call through Hono's typed client (src/api/client.ts).
  */
-export const api = new Hono<{ Bindings: Env }>();
+export const api = new Hono<{ Bindings: Env }>()
+	.route("/destinations", destinationsApi)
+	.route("/destinations", mappingApi)
+	.route("/destinations", activityApi)
+	.route("/destinations", alertsApi)
+	.route("/metrics", metricsApi);
 
 api.onError(onError);
 api.notFound(notFound);
-api.route("/destinations", destinationsApi);
-api.route("/destinations", mappingApi);
-api.route("/destinations", activityApi);
-api.route("/destinations", alertsApi);
-api.route("/metrics", metricsApi);
+
+export type AdminApi = typeof api;

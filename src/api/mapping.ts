@@ -3,44 +3,13 @@ import { z } from "zod";
 import { config } from "../config";
 import { destinationStore } from "../destinations";
 import { ApiError } from "../errors";
-import { gateStub, type Gate } from "../gate";
+import { gateStub, type Gate } from "../gate/gate";
 import { log } from "../log";
 import { Mapping, mappingWarnings, SegmentStatus, statusWord } from "../mapping";
 import { customField } from "../outreach/attributes";
 import { describeOutreachError, outreachRequest, type OutreachResponse } from "../outreach/api";
 import { jsonBody } from "../validation";
 import { loadDestination } from "./destinations";
-
-/**
- * Admin routes under /api/destinations: a destination's mapping (`PUT|GET /:id/mapping`) and its check
- * against the field rules an Outreach administrator set (`POST /:id/mapping/verify`).
- */
-
-export const mappingApi = new Hono<{ Bindings: Env }>();
-
-mappingApi.put("/:id/mapping", loadDestination, jsonBody(Mapping), async (c) => {
-	const mapping = c.req.valid("json");
-	await destinationStore(c.env).putMapping(c.var.destination.id, mapping);
-	log("info", "mapping_saved", { destinationId: c.var.destination.id, segments: mapping.segments.length, attributes: mapping.attributes.length });
-	return c.json({ ...mapping, warnings: mappingWarnings(mapping) });
-});
-
-mappingApi.get("/:id/mapping", loadDestination, async (c) => {
-	const id = c.var.destination.id;
-	const mapping = await destinationStore(c.env).getMapping(id);
-	if (!mapping) throw new ApiError("not_found", `Destination '${id}' has no mapping yet. Save one with PUT /api/destinations/${id}/mapping.`);
-	return c.json(mapping);
-});
-
-mappingApi.post("/:id/mapping/verify", loadDestination, async (c) => {
-	const id = c.var.destination.id;
-	const store = destinationStore(c.env);
-	const mapping = await store.getMapping(id);
-	if (!mapping) throw new ApiError("conflict", `Destination '${id}' has no mapping to verify. Save one with PUT /api/destinations/${id}/mapping first.`);
-	const rules = await fieldRules(c.env, id);
-	const problems = verifyMapping(mapping, rules);
-	return c.json({ ok: problems.length === 0, problems });
-});
 
 // ─── Outreach's field rules (GET /api/v2/types) ─────────────────────────────────────────────────────────
 
@@ -186,3 +155,30 @@ function isHttpUrl(value: string): boolean {
 	const { protocol } = new URL(value);
 	return protocol === "http:" || protocol === "https:";
 }
+
+/**
+ * Admin routes under /api/destinations: a destination's mapping (`PUT|GET /:id/mapping`) and its check
+ * against the field rules an Outreach administrator set (`POST /:id/mapping/verify`).
+ */
+export const mappingApi = new Hono<{ Bindings: Env }>()
+	.put("/:id/mapping", loadDestination, jsonBody(Mapping), async (c) => {
+		const mapping = c.req.valid("json");
+		await destinationStore(c.env).putMapping(c.var.destination.id, mapping);
+		log("info", "mapping_saved", { destinationId: c.var.destination.id, segments: mapping.segments.length, attributes: mapping.attributes.length });
+		return c.json({ ...mapping, warnings: mappingWarnings(mapping) });
+	})
+	.get("/:id/mapping", loadDestination, async (c) => {
+		const id = c.var.destination.id;
+		const mapping = await destinationStore(c.env).getMapping(id);
+		if (!mapping) throw new ApiError("not_found", `Destination '${id}' has no mapping yet. Save one with PUT /api/destinations/${id}/mapping.`);
+		return c.json(mapping);
+	})
+	.post("/:id/mapping/verify", loadDestination, async (c) => {
+		const id = c.var.destination.id;
+		const store = destinationStore(c.env);
+		const mapping = await store.getMapping(id);
+		if (!mapping) throw new ApiError("conflict", `Destination '${id}' has no mapping to verify. Save one with PUT /api/destinations/${id}/mapping first.`);
+		const rules = await fieldRules(c.env, id);
+		const problems = verifyMapping(mapping, rules);
+		return c.json({ ok: problems.length === 0, problems });
+	});

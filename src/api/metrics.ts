@@ -2,6 +2,4 @@ import { Hono } from "hono";
 import { metrics } from "../metrics";
 
 /** GET /api/metrics — this isolate's work counters (see src/metrics.ts). */
-export const metricsApi = new Hono<{ Bindings: Env }>();
-
-metricsApi.get("/", (c) => c.json(metrics));
+export const metricsApi = new Hono<{ Bindings: Env }>().get("/", (c) => c.json({ ...metrics }));

@@ -1,4 +1,4 @@
-import type { Activity, Counts } from "./client";
+import type { Activity, Counts } from "../api/client";
 import { num, utc } from "./format";
 
 /** The outcome series stacked in each hour's bar, bottom to top; together they make `received`. */
@@ -25,7 +25,7 @@ function niceMax(n: number): number {
 export function lastHours(activity: Activity, now: number, hours = 48): { hour: number; counts: Counts }[] {
 	const current = Math.floor(now / HOUR) * HOUR;
 	const byHour = new Map<number, Counts>();
-	for (const h of activity.hours) if (h.hour !== null) byHour.set(Math.floor(h.hour / HOUR) * HOUR, h);
+	for (const h of activity.hours) byHour.set(Math.floor(Date.parse(h.hour) / HOUR) * HOUR, h);
 	const zero: Counts = { received: 0, rejected: 0, skipped: 0, pending: 0, delivered: 0, failed: 0, superseded: 0 };
 	return Array.from({ length: hours }, (_, i) => {
 		const hour = current - (hours - 1 - i) * HOUR;

@@ -1,6 +1,6 @@
 import type { Child, FC } from "hono/jsx";
 import { CSRF_FIELD } from "../session";
-import type { Destination, Problem } from "./client";
+import type { Destination, Problem } from "../api/client";
 
 /** The hidden CSRF field every console form carries. */
 export const Csrf: FC<{ token: string }> = ({ token }) => <input type="hidden" name={CSRF_FIELD} value={token} />;

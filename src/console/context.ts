@@ -1,6 +1,6 @@
 import type { Context } from "hono";
 import type { Session } from "../session";
-import type { ApiClient } from "./client";
+import type { ApiClient } from "../api/client";
 
 /** What the console's guard puts on every signed-in request. */
 export type ConsoleEnv = { Bindings: Env; Variables: { session: Session; csrf: string; client: ApiClient } };

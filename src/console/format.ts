@@ -4,16 +4,29 @@ const nf = new Intl.NumberFormat("en-US");
 
 export const num = (n: number | null | undefined): string => nf.format(n ?? 0);
 
+/** An instant as the API answers it (ISO-8601) or as epoch ms. */
+export type Instant = number | string | null | undefined;
+
+/** Epoch ms of an instant, or null when it is absent or unreadable. */
+export function ms(at: Instant): number | null {
+	if (at === null || at === undefined || at === "") return null;
+	const t = typeof at === "number" ? at : Date.parse(at);
+	return Number.isFinite(t) ? t : null;
+}
+
 /** `2026-11-21 09:05 UTC` */
-export function utc(ms: number | null | undefined): string {
-	if (ms === null || ms === undefined || !Number.isFinite(ms)) return "—";
-	return new Date(ms).toISOString().slice(0, 16).replace("T", " ") + " UTC";
+export function utc(at: Instant): string {
+	const t = ms(at);
+	if (t === null) return "—";
+	return new Date(t).toISOString().slice(0, 16).replace("T", " ") + " UTC";
 }
 
 /** `09:05 UTC` for today, else the full form. */
-export function utcShort(ms: number, now = Date.now()): string {
-	const d = new Date(ms).toISOString();
-	return d.slice(0, 10) === new Date(now).toISOString().slice(0, 10) ? `${d.slice(11, 16)} UTC` : utc(ms);
+export function utcShort(at: Instant, now = Date.now()): string {
+	const t = ms(at);
+	if (t === null) return "—";
+	const d = new Date(t).toISOString();
+	return d.slice(0, 10) === new Date(now).toISOString().slice(0, 10) ? `${d.slice(11, 16)} UTC` : utc(t);
 }
 
 /** `4 min`, `2 h 5 min`, `3 days` */
@@ -28,9 +41,10 @@ export function duration(ms: number): string {
 }
 
 /** `5 min ago`, `in 12 min` */
-export function relative(ms: number | null | undefined, now = Date.now()): string {
-	if (ms === null || ms === undefined) return "—";
-	const d = now - ms;
+export function relative(at: Instant, now = Date.now()): string {
+	const t = ms(at);
+	if (t === null) return "—";
+	const d = now - t;
 	if (Math.abs(d) < 30_000) return "just now";
 	return d > 0 ? `${duration(d)} ago` : `in ${duration(-d)}`;
 }

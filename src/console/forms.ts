@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { Problem } from "./client";
+import type { Problem } from "../api/client";
 
 /**
  * The console's form inputs, parsed with zod. They only check the shape of what a form sends; the rules

@@ -6,7 +6,7 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { adminTokenProblem } from "../auth";
 import { config, ConfigError } from "../config";
 import { CSRF_FIELD, csrfToken, isValidCsrfToken, readSession } from "../session";
-import { apiClient, type ApiFailure } from "./client";
+import { apiClient, type ApiFailure } from "../api/client";
 import { Callout } from "./components";
 import type { ConsoleContext, ConsoleEnv } from "./context";
 import { Brand, Document, Shell } from "./layout";

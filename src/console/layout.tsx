@@ -1,6 +1,6 @@
 import type { Child, FC } from "hono/jsx";
 import { raw } from "hono/html";
-import type { Destination } from "./client";
+import type { Destination } from "../api/client";
 import { Csrf, StatusBadges } from "./components";
 
 const Logo: FC = () => (

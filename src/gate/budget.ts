@@ -15,7 +15,7 @@ export type BudgetOptions = { limit: number; windowMs: number };
 /**
  * How long a granted call may stay unanswered (three 15 s requests for a 401's refresh-and-retry, plus
  * waiting its turn). An unsettled grant counts against the budget until settled or this long after it was
- * given, whatever the window's length; the gate locks a field for as long (src/versions.ts).
+ * given, whatever the window's length; the gate locks a field for as long (src/gate/versions.ts).
  */
 export const CALL_LEASE_MS = 90_000;
 

@@ -1,10 +1,11 @@
 import { DurableObject } from "cloudflare:workers";
-import type { ConnectionRecord, OutreachUser } from "./destinations";
+import type { ConnectionRecord, OutreachUser } from "../destinations";
 import { Budget, type BudgetStatus } from "./budget";
-import { config } from "./config";
-import type { Version } from "./updates";
+import { config } from "../config";
+import type { Version } from "../updates";
 import { FieldVersions } from "./versions";
-import { TokenCustody, type AccessResult, type TokenGrant } from "./tokens";
+import type { TokenGrant } from "../outreach/oauth";
+import { TokenCustody, type AccessResult } from "./tokens";
 
 /**
  * The gate: one Durable Object per Outreach user (named by `gateName`), the single writer of that user's
@@ -19,7 +20,7 @@ export class Gate extends DurableObject<Env> {
 		this.tokens = new TokenCustody(ctx, env);
 	}
 
-	// ─── token custody (src/tokens.ts) ───
+	// ─── token custody (src/gate/tokens.ts) ───
 	/** Stores a destination's new grant; answers the connection record it mirrored to KV. */
 	storeGrant(destinationId: string, user: OutreachUser, grant: TokenGrant): Promise<ConnectionRecord> {
 		return this.tokens.store(destinationId, gateName(user), user, grant);
@@ -41,7 +42,7 @@ export class Gate extends DurableObject<Env> {
 	connection(destinationId: string): ConnectionRecord | null {
 		return this.tokens.connection(destinationId);
 	}
-	// ─── budget and field versions (src/budget.ts, src/versions.ts) ───
+	// ─── budget and field versions (src/gate/budget.ts, src/gate/versions.ts) ───
 	private budgetCache?: Budget;
 	private versionsCache?: FieldVersions;
 

@@ -1,9 +1,9 @@
 import { z } from "zod";
-import { config } from "./config";
-import { seal, unseal, UnsealError } from "./crypto";
-import { destinationStore, type ConnectionRecord, type OutreachUser } from "./destinations";
-import { log } from "./log";
-import { refreshGrant, type TokenResult } from "./outreach/oauth";
+import { config } from "../config";
+import { seal, unseal, UnsealError } from "../crypto";
+import { destinationStore, type ConnectionRecord, type OutreachUser } from "../destinations";
+import { log } from "../log";
+import { refreshGrant, type TokenGrant, type TokenResult } from "../outreach/oauth";
 
 /**
  * Token custody inside the gate: the only code that reads or writes OAuth tokens. Each destination's grant
@@ -19,9 +19,6 @@ import { refreshGrant, type TokenResult } from "./outreach/oauth";
  * loses nothing but a refresh in progress (whose answer, if Outreach rotated the token, cannot be recovered —
  * the next refresh then reports the grant lost, which a reconnect fixes).
  */
-
-/** A grant as Outreach's token endpoint returns it, normalised. */
-export type TokenGrant = { accessToken: string; refreshToken: string; expiresAt: number; scope: string };
 
 /**
  * What `accessToken` answers. `unavailable`: Outreach's token endpoint failed transiently (5xx, 429, network)

@@ -1,5 +1,5 @@
 import { CALL_LEASE_MS } from "./budget";
-import { compareVersions, type Version } from "./updates";
+import { compareVersions, type Version } from "../updates";
 
 /**
  * Each prospect field's applied version, in the gate's SQLite storage. Checked and advanced in the same

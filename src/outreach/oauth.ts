@@ -1,6 +1,5 @@
 import { z } from "zod";
 import { config, ConfigError } from "../config";
-import type { TokenGrant } from "../tokens";
 import { parseTime } from "./api";
 
 /**
@@ -10,6 +9,9 @@ import { parseTime } from "./api";
  */
 
 const TIMEOUT_MS = 15_000;
+
+/** A grant as Outreach's token endpoint returns it, normalised. */
+export type TokenGrant = { accessToken: string; refreshToken: string; expiresAt: number; scope: string };
 
 /** A token request's outcome. `lost`: the grant is gone for good; `unavailable`: Outreach could not answer now. */
 export type TokenResult =

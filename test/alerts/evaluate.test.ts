@@ -1,6 +1,6 @@
 import { env } from "cloudflare:test";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { evaluateAlerts } from "../../src/alerts";
+import { evaluateAlerts } from "../../src/alerts/evaluate";
 import profilesArray from "../fixtures/profiles-array.json";
 import mapping from "../fixtures/mapping.json";
 import { adminJson, connectDestination, createDestination, gateAccessToken, outreachFaults, resetOutreach } from "../helpers/control";

@@ -1,7 +1,7 @@
 import { env, runInDurableObject } from "cloudflare:test";
 import { beforeEach, describe, expect, it } from "vitest";
 import { sha256Hex } from "../../src/crypto";
-import { gateStub } from "../../src/gate";
+import { gateStub } from "../../src/gate/gate";
 import { ledgerStub } from "../../src/ledger";
 import { admin, adminJson, connectDestination, createDestination, gateAccessToken, getDestination, repGate, resetOutreach } from "../helpers/control";
 

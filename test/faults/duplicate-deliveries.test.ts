@@ -1,7 +1,7 @@
 import { createExecutionContext, createMessageBatch, env, getQueueResult, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { BENCH_MAPPING } from "../../scripts/bench/profiles";
-import type { UpdateMessage } from "../../src/delivery";
+import type { UpdateMessage } from "../../src/queue";
 import worker from "../../src/index";
 import { ledgerStub } from "../../src/ledger";
 import { Mapping } from "../../src/mapping";

@@ -1,8 +1,8 @@
 import { env, SELF } from "cloudflare:test";
 import { expect } from "vitest";
-import type { DestinationView } from "../../src/api/destinations";
-import { gateStub } from "../../src/gate";
-import type { AccessResult } from "../../src/tokens";
+import type { DestinationView } from "../../src/destinations";
+import { gateStub } from "../../src/gate/gate";
+import type { AccessResult } from "../../src/gate/tokens";
 
 /**
  * Helpers for tests that need the control plane: the admin API, a connected destination, and the local

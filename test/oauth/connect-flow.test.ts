@@ -1,6 +1,6 @@
 import { env } from "cloudflare:test";
 import { beforeEach, describe, expect, it } from "vitest";
-import { gateStub } from "../../src/gate";
+import { gateStub } from "../../src/gate/gate";
 import {
 	admin,
 	adminJson,

@@ -1,6 +1,6 @@
 import { env } from "cloudflare:test";
 import { beforeEach, describe, expect, it } from "vitest";
-import { gateStub } from "../../src/gate";
+import { gateStub } from "../../src/gate/gate";
 import { callback, createDestination, getDestination, outreachStats, repGate, resetOutreach, signIn, startConnect } from "../helpers/control";
 
 /**

@@ -1,6 +1,6 @@
 import { env, SELF } from "cloudflare:test";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { gateStub } from "../../src/gate";
+import { gateStub } from "../../src/gate/gate";
 import {
 	connectDestination,
 	createConnectedDestination,

@@ -1,7 +1,7 @@
 import { env } from "cloudflare:test";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { app } from "../../src/app";
-import { gateStub } from "../../src/gate";
+import { gateStub } from "../../src/gate/gate";
 import { admin, connectDestination, createConnectedDestination, createDestination, gateAccessToken, repGate, resetOutreach, sleep } from "../helpers/control";
 import { late, watchTokenRequests } from "../helpers/token-requests";
 

@@ -1,10 +1,9 @@
 import type { Hono } from "hono";
-import { z } from "zod";
 import { HourlyChart, SERIES } from "../chart";
-import { Instant, type Activity, type Counts, type Destination, type Failure, type MappingAnswer } from "../client";
+import type { Activity, Counts, Destination, Failure, MappingAnswer } from "../../api/client";
 import { Callout, Csrf, EmptyState, icons } from "../components";
 import type { ConsoleContext, ConsoleEnv } from "../context";
-import { duration, num, relative, utc, utcShort } from "../format";
+import { duration, ms, num, relative, utc, utcShort } from "../format";
 import { ReplayForm } from "../forms";
 import { failurePage } from "../guard";
 import { DestinationHeader, destinationPath, Shell } from "../layout";
@@ -19,15 +18,6 @@ const STAT_ORDER: { key: keyof Counts; label: string; hint: string }[] = [
 	{ key: "skipped", label: "Skipped", hint: "Nothing mapped in the profile" },
 	{ key: "superseded", label: "Superseded", hint: "A newer value won" },
 ];
-
-const RecentError = z.object({
-	at: Instant,
-	kind: z.string().optional(),
-	prospectId: z.union([z.number(), z.string()]).nullish(),
-	message: z.string().optional(),
-	error: z.string().optional(),
-	reason: z.string().optional(),
-});
 
 function Stats({ totals }: { totals: Counts }) {
 	return (
@@ -50,8 +40,9 @@ function Budget({ activity, d, now }: { activity: Activity; d: Destination; now:
 	const limit = b.limit ?? 0;
 	const used = b.usedInWindow ?? 0;
 	const share = limit > 0 ? Math.min(1, used / limit) : 0;
-	const paused = b.pausedUntil !== null && b.pausedUntil !== undefined && b.pausedUntil > now ? b.pausedUntil : null;
-	const oldest = b.oldestPendingAt ?? null;
+	const pausedAt = ms(b.pausedUntil);
+	const paused = pausedAt !== null && pausedAt > now ? pausedAt : null;
+	const oldest = b.oldestPendingAt;
 	return (
 		<section class="card" data-testid="budget">
 			<h2>Outreach budget</h2>
@@ -109,8 +100,8 @@ function Segments({ activity, mapping }: { activity: Activity; mapping: MappingA
 				<tbody>
 					{activity.segments.map((s) => {
 						const m = names.get(s.segmentId);
-						const label = s.name ?? m?.name;
-						const mappingId = s.mappingId ?? m?.mappingId;
+						const label = m?.name;
+						const mappingId = s.mappingId || m?.mappingId;
 						return (
 							<tr>
 								<td>
@@ -204,8 +195,7 @@ function Failures({ d, failures, csrf, now }: { d: Destination; failures: Failur
 	);
 }
 
-function RecentErrors({ items, now }: { items: unknown[]; now: number }) {
-	const rows = items.map((i) => RecentError.safeParse(i)).flatMap((r) => (r.success ? [r.data] : []));
+function RecentErrors({ items: rows, now }: { items: Activity["recentErrors"]; now: number }) {
 	if (rows.length === 0) return null;
 	return (
 		<section class="card flush" data-testid="recent-errors">
@@ -232,10 +222,10 @@ function RecentErrors({ items, now }: { items: unknown[]; now: number }) {
 									{relative(e.at, now)}
 								</td>
 								<td>
-									<span class={`badge ${e.kind === "rejected" ? "neutral" : "bad"}`}>{e.kind ?? "error"}</span>
+									<span class={`badge ${e.kind === "rejected" ? "neutral" : "bad"}`}>{e.kind}</span>
 								</td>
-								<td class="nowrap">{e.prospectId !== null && e.prospectId !== undefined ? `#${e.prospectId}` : <span class="faint">—</span>}</td>
-								<td>{e.message ?? e.error ?? e.reason ?? ""}</td>
+								<td class="nowrap">{e.prospectId !== null ? `#${e.prospectId}` : <span class="faint">—</span>}</td>
+								<td>{e.message}</td>
 							</tr>
 						))}
 					</tbody>

@@ -1,5 +1,5 @@
 import type { Hono } from "hono";
-import type { AlertsAnswer, Destination, Problem } from "../client";
+import type { AlertsAnswer, Destination, Problem } from "../../api/client";
 import { Badge, Callout, Csrf, FieldErrors } from "../components";
 import type { ConsoleContext, ConsoleEnv } from "../context";
 import { relative } from "../format";
@@ -140,7 +140,7 @@ export function registerAlerts(app: Hono<ConsoleEnv>): void {
 		const current = await c.var.client.getAlerts(r.destination.id);
 		return alertsPage(c, r.destination, {
 			values: form,
-			state: current.ok ? current.data.state : undefined,
+			state: current.ok ? current.data.state : {},
 			saved: current.ok && current.data.webhookUrl !== null,
 			problems: res.problems,
 			message: res.problems.length ? undefined : res.message,

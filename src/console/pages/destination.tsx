@@ -3,7 +3,7 @@ import type { Child } from "hono/jsx";
 import { ApiError } from "../../errors";
 import { beginConnect } from "../../oauth";
 import { plural, relative } from "../format";
-import type { Destination, Problem } from "../client";
+import type { Destination, Problem } from "../../api/client";
 import { Callout, CopyField, Csrf, FieldErrors } from "../components";
 import type { ConsoleContext, ConsoleEnv } from "../context";
 import { DeleteForm, DestinationForm } from "../forms";

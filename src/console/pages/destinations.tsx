@@ -1,5 +1,5 @@
 import type { Hono } from "hono";
-import type { Activity, Destination, Problem } from "../client";
+import type { Activity, Destination, Problem } from "../../api/client";
 import { Callout, Csrf, EmptyState, FieldErrors, StatusBadges } from "../components";
 import type { ConsoleContext, ConsoleEnv } from "../context";
 import { num, relative, startOfUtcDay } from "../format";
@@ -12,14 +12,15 @@ import { overviewPage } from "./destination";
 function receivedToday(activity: Activity | null, now = Date.now()): number | null {
 	if (!activity) return null;
 	const start = startOfUtcDay(now);
-	return activity.hours.reduce((sum, h) => (h.hour !== null && h.hour >= start ? sum + h.received : sum), 0);
+	return activity.hours.reduce((sum, h) => (Date.parse(h.hour) >= start ? sum + h.received : sum), 0);
 }
 
 async function listPage(c: ConsoleContext) {
 	const list = await c.var.client.listDestinations();
 	if (!list.ok) return failurePage(c, list);
-	const activities = await Promise.all(list.data.map((d) => c.var.client.getActivity(d.id)));
-	const rows = list.data.map((d, i) => {
+	const destinations = list.data.destinations;
+	const activities = await Promise.all(destinations.map((d) => c.var.client.getActivity(d.id)));
+	const rows = destinations.map((d, i) => {
 		const a = activities[i];
 		return { d, today: a?.ok ? receivedToday(a.data) : null, failed: a?.ok ? a.data.totals.failed : 0 };
 	});

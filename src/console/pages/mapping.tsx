@@ -1,7 +1,7 @@
 import type { Hono } from "hono";
 import { statusWord } from "../../mapping";
 import { customField, customFieldNumber, isArrayAttribute, mappableAttributes } from "../../outreach/attributes";
-import type { Destination, MappingAnswer, Problem, VerifyAnswer } from "../client";
+import type { Destination, MappingAnswer, Problem, VerifyAnswer } from "../../api/client";
 import { Callout, Csrf, FieldErrors, problemsAt } from "../components";
 import type { ConsoleContext, ConsoleEnv } from "../context";
 import { emptyDraft, mappingBody, mappingDraftFromForm, type AttributeRow, type MappingDraft, type SegmentRow } from "../forms";

@@ -1,5 +1,5 @@
 import type { Hono } from "hono";
-import type { Destination, MappingAnswer } from "../client";
+import type { Destination, MappingAnswer } from "../../api/client";
 import { Callout, CopyField, Csrf } from "../components";
 import type { ConsoleContext, ConsoleEnv } from "../context";
 import { failurePage } from "../guard";

@@ -1,4 +1,4 @@
-import type { Destination } from "../client";
+import type { Destination } from "../../api/client";
 import type { ConsoleContext } from "../context";
 import { failurePage } from "../guard";
 
