@@ -169,7 +169,7 @@ export function apiRoutes(world: World): Hono<ApiEnv> {
 		}
 		const verdict = judgePatch(body, found.id, world.fieldRules);
 		if (!verdict.ok) return apiErrors(c, verdict.status, verdict.errors);
-		return jsonApi(c, prospectDocument(c, found.id, updateProspect(world, found.id, verdict.attributes)));
+		return jsonApi(c, prospectDocument(c, found.id, updateProspect(world, found.id, verdict.attributes, { via: "patch" })));
 	});
 
 	api.all("*", (c) =>

@@ -49,6 +49,11 @@ async function validBody<T>(c: Context, schema: z.ZodType<T>): Promise<T | Respo
 	return parsed.success ? parsed.data : c.json({ ok: false, problems: problemsOf(parsed.error) }, 400);
 }
 
+/** `?since=<epoch ms>`, 0 (everything) when absent or not a number. */
+function sinceOf(c: Context): number {
+	return Number(c.req.query("since") ?? 0) || 0;
+}
+
 export function controlRoutes(world: World): Hono {
 	const control = new Hono();
 
@@ -101,9 +106,11 @@ export function controlRoutes(world: World): Hono {
 
 	// `?since=<epoch ms>` keeps a long benchmark's polling cheap.
 	control.get("/requests", (c) => {
-		const since = Number(c.req.query("since") ?? 0) || 0;
+		const since = sinceOf(c);
 		return c.json({ requests: since ? world.log.filter((r) => r.at >= since) : world.log });
 	});
+
+	control.get("/writes", (c) => c.json({ writes: world.writes.since(sinceOf(c)) }));
 
 	control.get("/tokens", (c) => {
 		const now = Date.now();

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { fieldRuleSchema, type FieldRule } from "./rules.ts";
 import { isWritableAttribute, prospectAttributes } from "./schema.ts";
+import { WriteLog, type Write } from "./writes.ts";
 
 // Everything the local Outreach knows lives in one in-memory World per server: tests reset it between files,
 // and the control routes read it. Nothing survives a restart, as nothing should.
@@ -99,6 +100,7 @@ export type World = {
 	windows: Map<number, RateWindow>;
 	faults: Faults;
 	log: LoggedRequest[];
+	writes: WriteLog;
 	stats: {
 		requests: Record<string, Record<string, number>>;
 		status429: number;
@@ -143,6 +145,7 @@ export function resetWorld(world: World, settings: Settings): void {
 	world.windows = new Map();
 	world.faults = { status: null, latencyMs: 0 };
 	world.log = [];
+	world.writes = new WriteLog();
 	world.stats = { requests: {}, status429: 0, tokenGrants: { authorization_code: 0, refresh_token: 0 } };
 }
 
@@ -158,10 +161,15 @@ export function findProspect(world: World, id: number): Attributes | undefined {
 	return id >= 1 && id <= world.prospects.seededRange ? {} : undefined;
 }
 
-/** Writes the given attributes over the prospect's (only present attributes change). */
-export function updateProspect(world: World, id: number, changes: Attributes): Attributes {
+/**
+ * Writes the given attributes over the prospect's (only present attributes change), and logs each one as a
+ * write, in the order given, for /__fake/writes.
+ */
+export function updateProspect(world: World, id: number, changes: Attributes, source: Pick<Write, "via" | "batchId">): Attributes {
 	const next = { ...findProspect(world, id), ...changes };
 	world.prospects.stored.set(id, next);
+	const now = Date.now();
+	for (const [field, value] of Object.entries(changes)) world.writes.append({ prospectId: id, field, value, ...source }, now);
 	return next;
 }
 

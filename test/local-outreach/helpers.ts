@@ -19,6 +19,7 @@ export type TokenSet = {
 	created_at: number;
 };
 export type ApiError = { id: string; title: string; detail: string; source?: { pointer: string } };
+export type Write = { at: number; prospectId: number; field: string; value: unknown; via: "patch" | "bulk"; batchId?: number };
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -128,4 +129,9 @@ export async function expectError(res: Response, status: number, id: string): Pr
 	const errors = await errorsOf(res);
 	expect(errors[0]?.id).toBe(id);
 	return errors;
+}
+
+/** GET /__fake/writes, all or since `since`. */
+export async function writesLog(since?: number): Promise<Write[]> {
+	return (await peek<{ writes: Write[] }>(`/__fake/writes${since === undefined ? "" : `?since=${since}`}`)).writes;
 }
