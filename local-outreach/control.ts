@@ -2,7 +2,7 @@ import { Hono, type Context } from "hono";
 import { z } from "zod";
 import { notFoundError } from "./errors.ts";
 import { spend } from "./limits.ts";
-import { findProspect, prospectId, resetWorld, settingsSchema, tokenState, type World } from "./state.ts";
+import { findProspect, noFaults, prospectId, resetWorld, settingsSchema, tokenState, type World } from "./state.ts";
 
 // /__fake/*: how tests and the benchmark steer the local Outreach and look inside it. No auth, never counted,
 // never rate limited; plain JSON.
@@ -19,6 +19,8 @@ const faultsSchema = z
 		latencyMs: z.number().int().nonnegative().max(120_000).optional(),
 		revokeAllTokens: z.boolean().optional(),
 		spendBudget: z.strictObject({ userId: z.number().int().positive(), calls: z.number().int().positive() }).optional(),
+		// The next N token requests are carried out (a refresh token rotates) but their answers are lost.
+		tokenAnswerLost: z.number().int().positive().optional(),
 	})
 	.refine((f) => f.status !== undefined || (f.count === undefined && f.retryAfterSeconds === undefined && f.probability === undefined), {
 		message: "'count', 'probability' and 'retryAfterSeconds' go with 'status'",
@@ -69,7 +71,7 @@ export function controlRoutes(world: World): Hono {
 		if (faults instanceof Response) return faults;
 		if (faults.spendBudget && !world.users.has(faults.spendBudget.userId))
 			return c.json({ ok: false, problems: [{ path: "spendBudget.userId", message: "no such user" }] }, 400);
-		if (Object.keys(faults).length === 0) world.faults = { status: null, latencyMs: 0 };
+		if (Object.keys(faults).length === 0) world.faults = noFaults();
 		if (faults.status !== undefined)
 			world.faults.status = {
 				status: faults.status,
@@ -83,6 +85,7 @@ export function controlRoutes(world: World): Hono {
 			const now = Date.now();
 			for (const token of world.tokens.values()) if (tokenState(token, now) === "active") token.state = "revoked";
 		}
+		if (faults.tokenAnswerLost !== undefined) world.faults.tokenAnswerLost = faults.tokenAnswerLost;
 		if (faults.spendBudget) spend(world, faults.spendBudget.userId, faults.spendBudget.calls, Date.now());
 		return c.json({ ok: true });
 	});

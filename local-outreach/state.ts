@@ -83,6 +83,8 @@ export type Faults = {
 	/** `remaining` faults (Infinity = until cleared), each call hit with `probability`. */
 	status: { status: number; remaining: number; probability: number; retryAfterSeconds: number } | null;
 	latencyMs: number;
+	/** Token requests still to be carried out and then left unanswered (the connection dropped). */
+	tokenAnswerLost: number;
 };
 
 export type World = {
@@ -143,7 +145,7 @@ export function resetWorld(world: World, settings: Settings): void {
 	world.codes = new Map();
 	world.tokens = new Map();
 	world.windows = new Map();
-	world.faults = { status: null, latencyMs: 0 };
+	world.faults = noFaults();
 	world.log = [];
 	world.writes = new WriteLog();
 	world.stats = { requests: {}, status429: 0, tokenGrants: { authorization_code: 0, refresh_token: 0 } };
@@ -159,6 +161,11 @@ export function findProspect(world: World, id: number): Attributes | undefined {
 	const stored = world.prospects.stored.get(id);
 	if (stored) return stored;
 	return id >= 1 && id <= world.prospects.seededRange ? {} : undefined;
+}
+
+/** No fault injected: what a reset and `{}` on /__fake/faults leave. */
+export function noFaults(): Faults {
+	return { status: null, latencyMs: 0, tokenAnswerLost: 0 };
 }
 
 /**
