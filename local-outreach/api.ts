@@ -1,6 +1,7 @@
 import { Hono, type Context, type MiddlewareHandler } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { apiErrors, faultError, JSON_API, jsonApi, notFoundError } from "./errors.ts";
+import { bulkRoutes } from "./bulk-routes.ts";
 import { scopeMissing, type ApiEnv } from "./context.ts";
 import { admit, quotaHeaders, rateLimitExceeded } from "./limits.ts";
 import { judgePatch } from "./prospects.ts";
@@ -11,9 +12,12 @@ import { findProspect, prospectId, tokenState, updateProspect, type World } from
 // and each route then checks 403 scope, 404 and 422 itself, because only the route knows which scope,
 // resource and document it needs.
 
-/** The stats key for a request: its method and route pattern, so every prospect counts under one key. */
+/** The stats key for a request: its method and route pattern, so every prospect (or batch) counts under one key. */
 function routeKey(method: string, path: string): string {
-	return `${method} ${/^\/api\/v2\/prospects\/[^/]+$/.test(path) ? "/api/v2/prospects/:id" : path}`;
+	const pattern = path
+		.replace(/^\/api\/v2\/prospects\/[^/]+$/, "/api/v2/prospects/:id")
+		.replace(/^\/api\/v2\/batches\/(?!actions\/)[^/]+(\/actions\/cancel)?$/, "/api/v2/batches/:id$1");
+	return `${method} ${pattern}`;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -153,6 +157,8 @@ export function apiRoutes(world: World): Hono<ApiEnv> {
 		if (!verdict.ok) return apiErrors(c, verdict.status, verdict.errors);
 		return jsonApi(c, prospectDocument(c, found.id, updateProspect(world, found.id, verdict.attributes, { via: "patch" })));
 	});
+
+	bulkRoutes(api, world);
 
 	api.all("*", (c) =>
 		apiErrors(c, 404, [{ id: "resourceNotFound", title: "Resource Not Found", detail: `No route ${c.req.method} ${c.req.path}.` }]),

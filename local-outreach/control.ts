@@ -104,6 +104,7 @@ export function controlRoutes(world: World): Hono {
 			status429: world.stats.status429,
 			usage: [...world.windows].map(([userId, w]) => ({ userId, windowStart: w.start, count: w.count })),
 			tokenGrants: world.stats.tokenGrants,
+			bulk: world.bulk.stats,
 		}),
 	);
 

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { bulkSettingsSchema, defaultBulkSettings, newBulkState, stopApplier, type BulkState } from "./batches.ts";
 import { fieldRuleSchema, type FieldRule } from "./rules.ts";
 import { isWritableAttribute, prospectAttributes } from "./schema.ts";
 import { WriteLog, type Write } from "./writes.ts";
@@ -47,6 +48,8 @@ export const settingsSchema = z.strictObject({
 			fieldRuleSchema,
 		)
 		.optional(),
+	// Merged field by field over the server's defaults, so a benchmark's `itemsPerSecond` survives a test's reset.
+	bulk: bulkSettingsSchema.optional(),
 });
 
 export type Settings = z.infer<typeof settingsSchema>;
@@ -103,6 +106,7 @@ export type World = {
 	faults: Faults;
 	log: LoggedRequest[];
 	writes: WriteLog;
+	bulk: BulkState;
 	stats: {
 		requests: Record<string, Record<string, number>>;
 		status429: number;
@@ -148,6 +152,9 @@ export function resetWorld(world: World, settings: Settings): void {
 	world.faults = noFaults();
 	world.log = [];
 	world.writes = new WriteLog();
+	// Running batches and their timer go with everything else; a reset never leaves a batch applying.
+	if (world.bulk) stopApplier(world.bulk);
+	world.bulk = newBulkState({ ...defaultBulkSettings, ...world.defaults.bulk, ...settings.bulk });
 	world.stats = { requests: {}, status429: 0, tokenGrants: { authorization_code: 0, refresh_token: 0 } };
 }
 
@@ -178,6 +185,14 @@ export function updateProspect(world: World, id: number, changes: Attributes, so
 	const now = Date.now();
 	for (const [field, value] of Object.entries(changes)) world.writes.append({ prospectId: id, field, value, ...source }, now);
 	return next;
+}
+
+/** Every prospect id, ascending: what a bulk request without ids or filter targets. */
+export function allProspectIds(world: World): number[] {
+	const { seededRange, stored } = world.prospects;
+	const ids = Array.from({ length: seededRange }, (_, i) => i + 1);
+	const extra = [...stored.keys()].filter((id) => id > seededRange).sort((a, b) => a - b);
+	return extra.length ? ids.concat(extra) : ids;
 }
 
 /** The effective state of a token right now. */

@@ -1,12 +1,12 @@
 import { beforeEach, describe, expect, it } from "vitest";
-import { patchProspect, reset, signIn, sleep, writesLog } from "./helpers.ts";
+import { BULK_SCOPES, createBatch, patchProspect, reset, signIn, sleep, waitForBatch, writesLog } from "./helpers.ts";
 
 let token: string;
 
 describe("local Outreach: the write log (/__fake/writes)", () => {
 	beforeEach(async () => {
 		await reset();
-		token = (await signIn()).access_token;
+		token = (await signIn({ scope: BULK_SCOPES })).access_token;
 	});
 
 	it("logs one entry per attribute of an applied PATCH, in the PATCH's order", async () => {
@@ -44,6 +44,21 @@ describe("local Outreach: the write log (/__fake/writes)", () => {
 		expect((await writesLog(first!.at + 1)).map((w) => w.prospectId)).toEqual([2, 3]);
 		expect(await writesLog(all[2]!.at + 1)).toEqual([]);
 		expect((await writesLog(0)).length).toBe(3);
+	});
+
+	it("logs a bulk item when the batch applies it, with via bulk and the batchId", async () => {
+		await reset({ bulk: { itemsPerSecond: 20 } });
+		token = (await signIn({ scope: BULK_SCOPES })).access_token;
+		const sent = Date.now();
+		const batch = await createBatch(token, { fieldName: "custom4", fieldValue: "Active", ids: [3, 1, 2] });
+		// At 20 items a second nothing has landed yet when the request is answered.
+		expect(await writesLog()).toEqual([]);
+		await waitForBatch(token, batch.id);
+		const writes = await writesLog();
+		expect(writes).toEqual([3, 1, 2].map((prospectId) => ({ at: expect.any(Number), prospectId, field: "custom4", value: "Active", via: "bulk", batchId: batch.id })));
+		// Applied over time at the org's rate, not when the request arrived.
+		expect(writes[0]!.at).toBeGreaterThanOrEqual(sent + 20);
+		expect(writes[2]!.at - writes[0]!.at).toBeGreaterThanOrEqual(60);
 	});
 
 	it("is cleared by /__fake/reset", async () => {
