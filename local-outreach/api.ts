@@ -1,20 +1,23 @@
 import { Hono, type Context, type MiddlewareHandler } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { apiErrors, faultError, JSON_API, jsonApi, notFoundError } from "./errors.ts";
-import { admit, quotaHeaders, rateLimitExceeded, type Quota } from "./limits.ts";
+import { bulkRoutes } from "./bulk-routes.ts";
+import { scopeMissing, type ApiEnv } from "./context.ts";
+import { admit, quotaHeaders, rateLimitExceeded } from "./limits.ts";
 import { judgePatch } from "./prospects.ts";
 import { typesDocument } from "./rules.ts";
-import { findProspect, prospectId, tokenState, updateProspect, type Token, type User, type World } from "./state.ts";
+import { findProspect, prospectId, tokenState, updateProspect, type World } from "./state.ts";
 
 // /api/v2: the checks run as a chain of middleware in Outreach's order — 401, 429, (injected faults), 415 —
 // and each route then checks 403 scope, 404 and 422 itself, because only the route knows which scope,
 // resource and document it needs.
 
-type ApiEnv = { Variables: { user: User | undefined; token: Token | undefined; quota: Quota | undefined } };
-
-/** The stats key for a request: its method and route pattern, so every prospect counts under one key. */
+/** The stats key for a request: its method and route pattern, so every prospect (or batch) counts under one key. */
 function routeKey(method: string, path: string): string {
-	return `${method} ${/^\/api\/v2\/prospects\/[^/]+$/.test(path) ? "/api/v2/prospects/:id" : path}`;
+	const pattern = path
+		.replace(/^\/api\/v2\/prospects\/[^/]+$/, "/api/v2/prospects/:id")
+		.replace(/^\/api\/v2\/batches\/(?!actions\/)[^/]+(\/actions\/cancel)?$/, "/api/v2/batches/:id$1");
+	return `${method} ${pattern}`;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -102,23 +105,6 @@ const requireJsonApi: MiddlewareHandler<ApiEnv> = async (c, next) => {
 	await next();
 };
 
-/** Whether the granted scopes allow `action` on `resource`; `.all` covers both, but read and write are separate. */
-function hasScope(token: Token, resource: string, action: "read" | "write"): boolean {
-	const granted = token.scope.split(/\s+/);
-	return granted.includes(`${resource}.${action}`) || granted.includes(`${resource}.all`);
-}
-
-function scopeMissing(c: Context<ApiEnv>, resource: string, action: "read" | "write"): Response | null {
-	if (hasScope(c.get("token")!, resource, action)) return null;
-	return apiErrors(c, 403, [
-		{
-			id: "unauthorizedOauthScope",
-			title: "Unauthorized OAuth Scope",
-			detail: `This request needs the '${resource}.${action}' or '${resource}.all' scope, which the access token was not granted.`,
-		},
-	]);
-}
-
 function prospectDocument(c: Context, id: number, attributes: Record<string, unknown>) {
 	return { data: { type: "prospect", id, attributes, links: { self: `${new URL(c.req.url).origin}/api/v2/prospects/${id}` } } };
 }
@@ -169,8 +155,10 @@ export function apiRoutes(world: World): Hono<ApiEnv> {
 		}
 		const verdict = judgePatch(body, found.id, world.fieldRules);
 		if (!verdict.ok) return apiErrors(c, verdict.status, verdict.errors);
-		return jsonApi(c, prospectDocument(c, found.id, updateProspect(world, found.id, verdict.attributes)));
+		return jsonApi(c, prospectDocument(c, found.id, updateProspect(world, found.id, verdict.attributes, { via: "patch" })));
 	});
+
+	bulkRoutes(api, world);
 
 	api.all("*", (c) =>
 		apiErrors(c, 404, [{ id: "resourceNotFound", title: "Resource Not Found", detail: `No route ${c.req.method} ${c.req.path}.` }]),

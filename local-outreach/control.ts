@@ -2,7 +2,7 @@ import { Hono, type Context } from "hono";
 import { z } from "zod";
 import { notFoundError } from "./errors.ts";
 import { spend } from "./limits.ts";
-import { findProspect, prospectId, resetWorld, settingsSchema, tokenState, type World } from "./state.ts";
+import { findProspect, noFaults, prospectId, resetWorld, settingsSchema, tokenState, type World } from "./state.ts";
 
 // /__fake/*: how tests and the benchmark steer the local Outreach and look inside it. No auth, never counted,
 // never rate limited; plain JSON.
@@ -19,6 +19,8 @@ const faultsSchema = z
 		latencyMs: z.number().int().nonnegative().max(120_000).optional(),
 		revokeAllTokens: z.boolean().optional(),
 		spendBudget: z.strictObject({ userId: z.number().int().positive(), calls: z.number().int().positive() }).optional(),
+		// The next N token requests are carried out (a refresh token rotates) but their answers are lost.
+		tokenAnswerLost: z.number().int().positive().optional(),
 	})
 	.refine((f) => f.status !== undefined || (f.count === undefined && f.retryAfterSeconds === undefined && f.probability === undefined), {
 		message: "'count', 'probability' and 'retryAfterSeconds' go with 'status'",
@@ -49,6 +51,11 @@ async function validBody<T>(c: Context, schema: z.ZodType<T>): Promise<T | Respo
 	return parsed.success ? parsed.data : c.json({ ok: false, problems: problemsOf(parsed.error) }, 400);
 }
 
+/** `?since=<epoch ms>`, 0 (everything) when absent or not a number. */
+function sinceOf(c: Context): number {
+	return Number(c.req.query("since") ?? 0) || 0;
+}
+
 export function controlRoutes(world: World): Hono {
 	const control = new Hono();
 
@@ -64,7 +71,7 @@ export function controlRoutes(world: World): Hono {
 		if (faults instanceof Response) return faults;
 		if (faults.spendBudget && !world.users.has(faults.spendBudget.userId))
 			return c.json({ ok: false, problems: [{ path: "spendBudget.userId", message: "no such user" }] }, 400);
-		if (Object.keys(faults).length === 0) world.faults = { status: null, latencyMs: 0 };
+		if (Object.keys(faults).length === 0) world.faults = noFaults();
 		if (faults.status !== undefined)
 			world.faults.status = {
 				status: faults.status,
@@ -78,6 +85,7 @@ export function controlRoutes(world: World): Hono {
 			const now = Date.now();
 			for (const token of world.tokens.values()) if (tokenState(token, now) === "active") token.state = "revoked";
 		}
+		if (faults.tokenAnswerLost !== undefined) world.faults.tokenAnswerLost = faults.tokenAnswerLost;
 		if (faults.spendBudget) spend(world, faults.spendBudget.userId, faults.spendBudget.calls, Date.now());
 		return c.json({ ok: true });
 	});
@@ -96,14 +104,17 @@ export function controlRoutes(world: World): Hono {
 			status429: world.stats.status429,
 			usage: [...world.windows].map(([userId, w]) => ({ userId, windowStart: w.start, count: w.count })),
 			tokenGrants: world.stats.tokenGrants,
+			bulk: world.bulk.stats,
 		}),
 	);
 
 	// `?since=<epoch ms>` keeps a long benchmark's polling cheap.
 	control.get("/requests", (c) => {
-		const since = Number(c.req.query("since") ?? 0) || 0;
+		const since = sinceOf(c);
 		return c.json({ requests: since ? world.log.filter((r) => r.at >= since) : world.log });
 	});
+
+	control.get("/writes", (c) => c.json({ writes: world.writes.since(sinceOf(c)) }));
 
 	control.get("/tokens", (c) => {
 		const now = Date.now();

@@ -3,7 +3,8 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 
 // Outreach speaks JSON:API: every error, whatever the route, is {"errors":[{id,title,detail,source?}]}.
 
-export type ApiError = { id: string; title: string; detail: string; source?: { pointer: string } };
+/** `source` names the offending member of the body (`pointer`) or the offending query parameter (`parameter`). */
+export type ApiError = { id: string; title: string; detail: string; source?: { pointer: string } | { parameter: string } };
 
 export const JSON_API = "application/vnd.api+json";
 

@@ -27,6 +27,16 @@ export function admit(world: World, userId: number, now: number): { admitted: bo
 	return { admitted: true, quota: quotaOf(world, window) };
 }
 
+/**
+ * Takes back a call `admit` counted, for an answer that turns out to be a 429 for another reason (the bulk
+ * quota): no 429 counts against the limit. Answers the quota as it now stands.
+ */
+export function refund(world: World, userId: number, now: number): Quota {
+	const window = openWindow(world, userId, now);
+	window.count = Math.max(0, window.count - 1);
+	return quotaOf(world, window);
+}
+
 /** Spends calls of the user's window as another integration of the same user would (never past the limit). */
 export function spend(world: World, userId: number, calls: number, now: number): void {
 	const window = openWindow(world, userId, now);

@@ -1,5 +1,6 @@
 import { Hono, type Context } from "hono";
 import { randomBytes } from "node:crypto";
+import { IncomingMessage } from "node:http";
 import { z } from "zod";
 import { errorPage, signInPage, type AuthorizeRequest } from "./pages.ts";
 import { tokenState, type Client, type Token, type World } from "./state.ts";
@@ -116,6 +117,17 @@ function authenticateClient(c: Context, world: World, params: Record<string, str
 	return client && key !== undefined && client.clientSecret === key ? client : undefined;
 }
 
+/**
+ * Drops the request's connection without an answer, as a network failure between Outreach and the client
+ * would. Only a request served by @hono/node-server has a socket to drop; anything else cannot lose an answer.
+ */
+function dropConnection(c: Context): void {
+	const env: unknown = c.env;
+	const incoming = env && typeof env === "object" && "incoming" in env ? env.incoming : undefined;
+	if (!(incoming instanceof IncomingMessage)) throw new Error("tokenAnswerLost needs the Node server: there is no connection to drop");
+	incoming.socket.destroy();
+}
+
 export function oauthRoutes(world: World): Hono {
 	const oauth = new Hono();
 
@@ -146,6 +158,16 @@ export function oauthRoutes(world: World): Hono {
 			used: false,
 		});
 		return c.redirect(withParams(request.redirectUri, { code, state: request.state }), 302);
+	});
+
+	// The fault is claimed when the request arrives and applied after the handler has done its work (a code
+	// used, a refresh token rotated, tokens minted): the client never learns the outcome of a request that
+	// took effect.
+	oauth.post("/token", async (c, next) => {
+		if (world.faults.tokenAnswerLost <= 0) return next();
+		world.faults.tokenAnswerLost -= 1;
+		await next();
+		dropConnection(c);
 	});
 
 	oauth.post("/token", async (c) => {

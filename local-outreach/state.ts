@@ -1,6 +1,8 @@
 import { z } from "zod";
+import { bulkSettingsSchema, defaultBulkSettings, newBulkState, stopApplier, type BulkState } from "./batches.ts";
 import { fieldRuleSchema, type FieldRule } from "./rules.ts";
 import { isWritableAttribute, prospectAttributes } from "./schema.ts";
+import { WriteLog, type Write } from "./writes.ts";
 
 // Everything the local Outreach knows lives in one in-memory World per server: tests reset it between files,
 // and the control routes read it. Nothing survives a restart, as nothing should.
@@ -46,6 +48,8 @@ export const settingsSchema = z.strictObject({
 			fieldRuleSchema,
 		)
 		.optional(),
+	// Merged field by field over the server's defaults, so a benchmark's `itemsPerSecond` survives a test's reset.
+	bulk: bulkSettingsSchema.optional(),
 });
 
 export type Settings = z.infer<typeof settingsSchema>;
@@ -82,6 +86,8 @@ export type Faults = {
 	/** `remaining` faults (Infinity = until cleared), each call hit with `probability`. */
 	status: { status: number; remaining: number; probability: number; retryAfterSeconds: number } | null;
 	latencyMs: number;
+	/** Token requests still to be carried out and then left unanswered (the connection dropped). */
+	tokenAnswerLost: number;
 };
 
 export type World = {
@@ -99,6 +105,8 @@ export type World = {
 	windows: Map<number, RateWindow>;
 	faults: Faults;
 	log: LoggedRequest[];
+	writes: WriteLog;
+	bulk: BulkState;
 	stats: {
 		requests: Record<string, Record<string, number>>;
 		status429: number;
@@ -141,8 +149,12 @@ export function resetWorld(world: World, settings: Settings): void {
 	world.codes = new Map();
 	world.tokens = new Map();
 	world.windows = new Map();
-	world.faults = { status: null, latencyMs: 0 };
+	world.faults = noFaults();
 	world.log = [];
+	world.writes = new WriteLog();
+	// Running batches and their timer go with everything else; a reset never leaves a batch applying.
+	if (world.bulk) stopApplier(world.bulk);
+	world.bulk = newBulkState({ ...defaultBulkSettings, ...world.defaults.bulk, ...settings.bulk });
 	world.stats = { requests: {}, status429: 0, tokenGrants: { authorization_code: 0, refresh_token: 0 } };
 }
 
@@ -158,11 +170,29 @@ export function findProspect(world: World, id: number): Attributes | undefined {
 	return id >= 1 && id <= world.prospects.seededRange ? {} : undefined;
 }
 
-/** Writes the given attributes over the prospect's (only present attributes change). */
-export function updateProspect(world: World, id: number, changes: Attributes): Attributes {
+/** No fault injected: what a reset and `{}` on /__fake/faults leave. */
+export function noFaults(): Faults {
+	return { status: null, latencyMs: 0, tokenAnswerLost: 0 };
+}
+
+/**
+ * Writes the given attributes over the prospect's (only present attributes change), and logs each one as a
+ * write, in the order given, for /__fake/writes.
+ */
+export function updateProspect(world: World, id: number, changes: Attributes, source: Pick<Write, "via" | "batchId">): Attributes {
 	const next = { ...findProspect(world, id), ...changes };
 	world.prospects.stored.set(id, next);
+	const now = Date.now();
+	for (const [field, value] of Object.entries(changes)) world.writes.append({ prospectId: id, field, value, ...source }, now);
 	return next;
+}
+
+/** Every prospect id, ascending: what a bulk request without ids or filter targets. */
+export function allProspectIds(world: World): number[] {
+	const { seededRange, stored } = world.prospects;
+	const ids = Array.from({ length: seededRange }, (_, i) => i + 1);
+	const extra = [...stored.keys()].filter((id) => id > seededRange).sort((a, b) => a - b);
+	return extra.length ? ids.concat(extra) : ids;
 }
 
 /** The effective state of a token right now. */

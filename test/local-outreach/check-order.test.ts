@@ -1,5 +1,5 @@
 import { beforeEach, describe, expect, it } from "vitest";
-import { api, expectError, JSON_API, patchProspect, reset, setFaults, signIn, sleep } from "./helpers.ts";
+import { api, BULK_SCOPES, expectError, JSON_API, patchProspect, reset, setFaults, signIn, sleep } from "./helpers.ts";
 
 // Outreach checks a PATCH in this order: 401 → 429 → 415 → 403 scope → 404 → 422. Each case breaks two rules
 // at once and expects the earlier one to win.
@@ -61,5 +61,37 @@ describe("local Outreach: the order of the checks", () => {
 		const { access_token } = await signIn();
 		const errors = await expectError(await patchProspect(access_token, 1, everythingWrong), 422, "validationError");
 		expect(errors.map((e) => e.source?.pointer)).toEqual(["/data/attributes/custom151", "/data/attributes/firstName"]);
+	});
+
+	describe("the bulk routes, in the same order", () => {
+		// Missing scope, a body that is not JSON, and too many ids at once.
+		const wrongBody = "{";
+		const bulk = (token: string | null, contentType = JSON_API) =>
+			api(token, "POST", "/batches/actions/prospectsBulkModify", { body: wrongBody, contentType });
+
+		it("401 → 429 → injected fault → 415 → 403 → 422", async () => {
+			await reset({ rateLimit: { limit: 3, windowSeconds: 60 } });
+			const noScope = (await signIn({ scope: "users.read" })).access_token;
+			await expectError(await bulk(null, "text/plain"), 401, "unauthorized");
+			await setFaults({ status: 503, count: 1 });
+			await expectError(await bulk(noScope, "text/plain"), 503, "scheduledServerMaintenance");
+			await expectError(await bulk(noScope, "text/plain"), 415, "unsupportedMediaType");
+			await expectError(await bulk(noScope), 403, "unauthorizedOauthScope");
+			await expectError(await bulk(noScope), 429, "rateLimitExceeded");
+
+			await reset();
+			const bulkScopes = (await signIn({ scope: BULK_SCOPES })).access_token;
+			await expectError(await bulk(bulkScopes), 422, "validationError");
+		});
+
+		it("403 before 404 on a batch, and before 400 on batchItems", async () => {
+			const reader = (await signIn({ scope: "users.read" })).access_token;
+			await expectError(await api(reader, "GET", "/batches/999"), 403, "unauthorizedOauthScope");
+			await expectError(await api(reader, "POST", "/batches/999/actions/cancel", { contentType: JSON_API }), 403, "unauthorizedOauthScope");
+			await expectError(await api(reader, "GET", "/batchItems?page[size]=5000"), 403, "unauthorizedOauthScope");
+			const bulkScopes = (await signIn({ scope: BULK_SCOPES })).access_token;
+			await expectError(await api(bulkScopes, "POST", "/batches/999/actions/cancel"), 415, "unsupportedMediaType");
+			await expectError(await api(bulkScopes, "POST", "/batches/999/actions/cancel", { contentType: JSON_API }), 404, "resourceNotFound");
+		});
 	});
 });

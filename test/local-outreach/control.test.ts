@@ -6,6 +6,7 @@ type Stats = {
 	status429: number;
 	usage: { userId: number; windowStart: number; count: number }[];
 	tokenGrants: { authorization_code: number; refresh_token: number };
+	bulk: { requests: number; items: number; unfilteredRequests: number; quota429: number };
 };
 type LoggedRequest = { at: number; userId: number | null; method: string; path: string; status: number };
 
@@ -35,6 +36,7 @@ describe("local Outreach: control routes", () => {
 			status429: 1,
 			usage: [{ userId: 1, windowStart: expect.any(Number), count: 4 }],
 			tokenGrants: { authorization_code: 1, refresh_token: 1 },
+			bulk: { requests: 0, items: 0, unfilteredRequests: 0, quota429: 0 },
 		});
 	});
 
@@ -100,7 +102,13 @@ describe("local Outreach: control routes", () => {
 		await reset();
 		expect(await peek("/__fake/tokens")).toEqual({ tokens: [] });
 		expect(await peek("/__fake/requests")).toEqual({ requests: [] });
-		expect(await peek("/__fake/stats")).toEqual({ requests: {}, status429: 0, usage: [], tokenGrants: { authorization_code: 0, refresh_token: 0 } });
+		expect(await peek("/__fake/stats")).toEqual({
+			requests: {},
+			status429: 0,
+			usage: [],
+			tokenGrants: { authorization_code: 0, refresh_token: 0 },
+			bulk: { requests: 0, items: 0, unfilteredRequests: 0, quota429: 0 },
+		});
 		expect(await peek("/__fake/prospects/5")).toEqual({ data: { type: "prospect", id: 5, attributes: {} } });
 		expect((await api(access_token, "GET", "/users/me")).status).toBe(401);
 		expect((await api((await signIn()).access_token, "GET", "/users/me")).status).toBe(200); // no fault left

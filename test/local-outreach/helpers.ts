@@ -19,6 +19,7 @@ export type TokenSet = {
 	created_at: number;
 };
 export type ApiError = { id: string; title: string; detail: string; source?: { pointer: string } };
+export type Write = { at: number; prospectId: number; field: string; value: unknown; via: "patch" | "bulk"; batchId?: number };
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -128,4 +129,81 @@ export async function expectError(res: Response, status: number, id: string): Pr
 	const errors = await errorsOf(res);
 	expect(errors[0]?.id).toBe(id);
 	return errors;
+}
+
+// The bulk API.
+
+/** What a destination with `bulkApi: true` asks for at connect. */
+export const BULK_SCOPES = `${ALL_SCOPES} batches.read batches.write`;
+
+export type BatchResource = {
+	type: "batch";
+	id: number;
+	attributes: {
+		action: string;
+		state: string;
+		total: number;
+		pending: number;
+		failures: number;
+		createdAt: string;
+		startedAt: string | null;
+		finishedAt: string | null;
+		canceledAt: string | null;
+		updatedAt: string;
+	};
+	links: { self: string };
+};
+export type BatchItemResource = {
+	type: "batchItem";
+	id: number;
+	attributes: { batchId: number; prospectId: number; state: string; failed: boolean; info: string | null };
+};
+export type ItemsPage = { data: BatchItemResource[]; links: { next?: string }; meta: { count: number } };
+
+/** POST /batches/actions/prospectsBulkModify with the single-field body; `query` is e.g. "?filter[id]=1,2". */
+export function bulkModify(
+	token: string | null,
+	attributes: Record<string, unknown>,
+	init: { query?: string; contentType?: string } = {},
+): Promise<Response> {
+	return api(token, "POST", `/batches/actions/prospectsBulkModify${init.query ?? ""}`, {
+		body: JSON.stringify({ data: { attributes } }),
+		contentType: init.contentType ?? JSON_API,
+	});
+}
+
+/** Sends a bulk modify that must be accepted; answers the new batch. */
+export async function createBatch(token: string, attributes: Record<string, unknown>, query = ""): Promise<BatchResource> {
+	const res = await bulkModify(token, attributes, { query });
+	expect(res.status, await res.clone().text()).toBe(200);
+	expect(res.headers.get("Content-Type")).toBe(JSON_API);
+	return ((await res.json()) as { data: BatchResource }).data;
+}
+
+/** GET /batches/:id (a counted API call); answers the batch. */
+export async function getBatch(token: string, id: number): Promise<BatchResource> {
+	const res = await api(token, "GET", `/batches/${id}`);
+	expect(res.status, await res.clone().text()).toBe(200);
+	return ((await res.json()) as { data: BatchResource }).data;
+}
+
+/** Polls the batch every `everyMs` until `done` says so (at most `timeoutMs`); answers its last reading. */
+export async function waitForBatch(
+	token: string,
+	id: number,
+	done: (batch: BatchResource) => boolean = (b) => b.attributes.state === "finished",
+	{ timeoutMs = 10_000, everyMs = 25 } = {},
+): Promise<BatchResource> {
+	const deadline = Date.now() + timeoutMs;
+	for (;;) {
+		const batch = await getBatch(token, id);
+		if (done(batch)) return batch;
+		if (Date.now() > deadline) throw new Error(`batch ${id} did not get there in ${timeoutMs} ms: ${JSON.stringify(batch.attributes)}`);
+		await sleep(everyMs);
+	}
+}
+
+/** GET /__fake/writes, all or since `since`. */
+export async function writesLog(since?: number): Promise<Write[]> {
+	return (await peek<{ writes: Write[] }>(`/__fake/writes${since === undefined ? "" : `?since=${since}`}`)).writes;
 }

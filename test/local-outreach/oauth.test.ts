@@ -1,7 +1,9 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import {
 	ALL_SCOPES,
+	api,
 	base,
+	BULK_SCOPES,
 	CLIENT_ID,
 	exchangeCode,
 	REDIRECT_URI,
@@ -110,6 +112,19 @@ describe("local Outreach: the token endpoint", () => {
 
 	it("grants the requested scope", async () => {
 		expect((await signIn({ scope: "prospects.read" })).scope).toBe("prospects.read");
+	});
+
+	it("grants the bulk API's batches.read batches.write when asked, through the form and across a refresh", async () => {
+		const page = await (await fetch(authorizeUrl({ scope: BULK_SCOPES }))).text();
+		expect(page).toContain(`name="scope" value="${BULK_SCOPES}"`);
+		expect(page).toContain("batches.read, batches.write");
+		const tokens = await signIn({ scope: BULK_SCOPES });
+		expect(tokens.scope).toBe(BULK_SCOPES);
+		const refreshed = (await (await refreshTokens(tokens.refresh_token)).json()) as TokenSet;
+		expect(refreshed.scope).toBe(BULK_SCOPES);
+		// The granted scopes are the ones the bulk routes check.
+		expect((await api(refreshed.access_token, "GET", "/batches/1")).status).toBe(404);
+		expect((await api((await signIn()).access_token, "GET", "/batches/1")).status).toBe(403);
 	});
 
 	it("accepts a code only once", async () => {
