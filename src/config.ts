@@ -9,6 +9,9 @@ const Vars = z.object({
 	RETRY_BASE_SECONDS: z.coerce.number().positive(),
 	INGEST_MAX_BYTES: z.coerce.number().int().positive(),
 	RETENTION_DAYS: z.coerce.number().positive(),
+	GRANT_LEASE_SECONDS: z.coerce.number().positive().default(90),
+	OUTREACH_TIMEOUT_SECONDS: z.coerce.number().positive().default(15),
+	OUTREACH_BULK_MAX_IDS: z.coerce.number().int().positive().default(10_000),
 	PUBLIC_BASE_URL: z
 		.union([z.literal(""), z.url()])
 		.optional()
@@ -30,6 +33,10 @@ export function config(env: Env): Config {
 		const problems = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
 		throw new ConfigError(`Invalid Worker configuration (fix wrangler.toml [vars] or .dev.vars): ${problems}`);
 	}
+	if (parsed.data.GRANT_LEASE_SECONDS <= parsed.data.OUTREACH_TIMEOUT_SECONDS)
+		throw new ConfigError(
+			`Invalid Worker configuration: GRANT_LEASE_SECONDS (${parsed.data.GRANT_LEASE_SECONDS}) must be longer than OUTREACH_TIMEOUT_SECONDS (${parsed.data.OUTREACH_TIMEOUT_SECONDS}), or no call could ever be sent.`,
+		);
 	cache.set(env, parsed.data);
 	return parsed.data;
 }

@@ -1,45 +1,51 @@
+import { z } from "zod";
 import { config } from "./config";
-import { destinationStore } from "./destinations";
-import { gateStub, type AdmitCall, type Gate, type AdmitResult, type SettleReport } from "./gate/gate";
-import { ledgerStub, type OutcomeReport } from "./ledger";
+import { crashPoint } from "./crashpoints";
+import { destinationStore, type ConnectionRecord } from "./destinations";
+import { formerGateOf, gateName, gateStub, type AdmitRequest, type AdmitResult, type Gate, type SettleReport } from "./gate/gate";
+import type { FieldVersion } from "./gate/versions";
+import { ledgerStub, type BatchReport, type HoldReason, type OutcomeReport } from "./ledger/ledger";
 import { log } from "./log";
+import { revisionOf, type StoredMapping } from "./mapping";
 import { count } from "./metrics";
 import { patchProspect, type OutreachResponse } from "./outreach/api";
 import { classify, type Outcome } from "./outreach/outcome";
-import { enqueue, UpdateMessage, type Outgoing } from "./queue";
-import { mergeUpdates, type Update, type Version } from "./updates";
+import { MAX_DELAY_SECONDS, UpdateMessage } from "./queue";
+import { mergeUpdates, type Update } from "./updates";
 
 /**
  * The queue consumer: prospect updates → Outreach PATCHes. Per batch it groups updates by gate (Outreach
- * user), merges updates for one prospect field by field, asks each gate once for grants, sends the granted
- * PATCHes (at most 6 at a time), re-sends what must wait with a delay (a deferral is not a failure and
- * spends no `max_retries`), and reports outcomes to each destination's ledger once.
+ * user), merges updates for one prospect field by field, asks each gate for grants a round at a time, sends the
+ * granted PATCHes (at most 6 at a time, each only while its lease allows), and reports each destination's
+ * outcomes — with what must be handed to the queue again or held — to its ledger once. The ledger does every
+ * re-send (src/ledger/outbox.ts): a message is acknowledged only once its destination's report is recorded, and
+ * a message whose processing failed is retried with backoff, without copying anything.
  */
 
-const MAX_DELAY_SECONDS = 43_200;
 /** Transient failures are retried this many times (with backoff from RETRY_BASE_SECONDS) before failing. */
 export const MAX_ATTEMPTS = 11;
 const MAX_PARALLEL_CALLS = 6;
 /**
  * Calls asked of the gate at once. A round is granted, sent and settled before the next is asked, so a grant
- * never waits long for its turn to be sent (its field lock and budget entry stay short-lived) and one
- * invocation never holds a large share of the hour's budget.
+ * waits little for its turn to be sent (a call whose lease is too short by then is not sent at all).
  */
-const ROUND_CALLS = MAX_PARALLEL_CALLS * 4;
+const ROUND_CALLS = 48;
 
-type Item = { destinationId: string; attempt: number; update: Update; message: Message<unknown> };
+type Item = { destinationId: string; update: Update; message: Message<unknown> };
 
 /**
  * Queue delays are whole seconds and a batch waits up to max_batch_timeout (1 s) to fill, so a deferral
  * re-sent for its exact slot would reach the gate up to ~2 s late, and under a steady backlog every window
- * would start that much late (7 % of a 30-second window). So a deferral is re-sent to arrive up to
- * EARLY_SECONDS + 1 s early, and a call whose slot is at most SLOT_WAIT_MS away waits for it inside the
- * consumer (wall time, not CPU time) and asks the gate again then.
+ * would start that much late. So a deferral is re-sent to arrive up to EARLY_SECONDS + 1 s early, and a call
+ * whose slot is at most SLOT_WAIT_MS away waits for it inside the consumer (wall time, not CPU time) and asks
+ * the gate again then.
  */
 export const SLOT_WAIT_MS = 3_000;
 const EARLY_SECONDS = 1;
 /** A batch waits for slots at most this long in all, so one batch never holds the consumer for long. */
 const MAX_BATCH_WAIT_MS = 10_000;
+/** A destination whose grant moved to another gate is asked about again after this long. */
+const MOVED_RETRY_SECONDS = 5;
 
 /** The queue delay for a deferral to `at`: whole seconds, a little early (see SLOT_WAIT_MS). */
 export function deferralDelay(at: number, now: number): number {
@@ -54,54 +60,46 @@ export function backoffSeconds(baseSeconds: number, attempt: number, random = Ma
 	return Math.min(MAX_DELAY_SECONDS, Math.max(1, Math.round(exp * (0.75 + random * 0.5))));
 }
 
-/** What one batch decided: ledger outcomes per destination and the updates to send again. */
+/** What one batch decided, per destination: the report for its ledger. */
 class Plan {
-	readonly outcomes = new Map<string, OutcomeReport[]>();
-	readonly outgoing: Outgoing[] = [];
+	readonly reports = new Map<string, BatchReport>();
 	readonly stats = { calls: 0, delivered: 0, failed: 0, superseded: 0, deferred: 0, held: 0, retried: 0 };
 
+	private of(destinationId: string): BatchReport {
+		let r = this.reports.get(destinationId);
+		if (!r) this.reports.set(destinationId, (r = { outcomes: [], resend: [], hold: [] }));
+		return r;
+	}
+
 	report(item: Item, o: OutcomeReport): void {
-		const list = this.outcomes.get(item.destinationId) ?? this.outcomes.set(item.destinationId, []).get(item.destinationId)!;
-		list.push(o);
+		this.of(item.destinationId).outcomes.push(o);
 		if (o.state === "delivered") this.stats.delivered++;
 		else if (o.state === "failed") this.stats.failed++;
 		else if (o.state === "superseded") this.stats.superseded++;
 	}
 
-	resend(items: Item[], delaySeconds: number, attempt?: number): void {
-		for (const i of items) {
-			this.outgoing.push({ destinationId: i.destinationId, attempt: attempt ?? i.attempt, delaySeconds, updates: [i.update] });
-		}
+	/** Hands the update back to its ledger, to be queued again after `delaySeconds` (as `update`, when it changed). */
+	resend(item: Item, delaySeconds: number, update: Update = item.update): void {
+		this.of(item.destinationId).resend.push({ update, delaySeconds: Math.min(MAX_DELAY_SECONDS * 4, Math.max(0, delaySeconds)) });
 	}
 
 	defer(items: Item[], delaySeconds: number): void {
 		this.stats.deferred += items.length;
-		this.resend(items, delaySeconds);
+		for (const i of items) this.resend(i, delaySeconds);
 	}
 
-	hold(items: Item[], delaySeconds: number): void {
+	hold(items: Item[], reason: HoldReason, generation?: number): void {
 		this.stats.held += items.length;
-		this.resend(items, delaySeconds);
+		for (const i of items) this.of(i.destinationId).hold.push({ update: i.update, reason, ...(generation === undefined ? {} : { generation }) });
 	}
 
 	/** Finishes an update: failed when any of its fields failed earlier, else delivered. */
 	finish(item: Item): void {
 		const failed = item.update.failedFields ?? {};
 		const names = Object.keys(failed);
-		if (names.length === 0) this.report(item, { id: item.update.id, state: "delivered", attempts: item.attempt + 1 });
-		else this.report(item, { id: item.update.id, state: "failed", fields: names, reason: Object.values(failed).join(" | "), attempts: item.attempt + 1 });
-	}
-
-	/** Merges outgoing updates by (destination, attempt, delay) so they pack into few messages. */
-	packed(): Outgoing[] {
-		const groups = new Map<string, Outgoing>();
-		for (const o of this.outgoing) {
-			const key = `${o.destinationId}\u0000${o.attempt}\u0000${o.delaySeconds}`;
-			const g = groups.get(key);
-			if (g) g.updates.push(...o.updates);
-			else groups.set(key, { ...o, updates: [...o.updates] });
-		}
-		return [...groups.values()];
+		const attempts = (item.update.attempt ?? 0) + 1;
+		if (names.length === 0) this.report(item, { id: item.update.id, state: "delivered", attempts });
+		else this.report(item, { id: item.update.id, state: "failed", fields: names, reason: Object.values(failed).join(" | "), attempts });
 	}
 }
 
@@ -127,73 +125,106 @@ function groupBy<T>(items: T[], key: (t: T) => string): Map<string, T[]> {
 	return out;
 }
 
+/** The ids an unreadable message still names, so its updates can be listed as failed instead of vanishing. */
+const Salvage = z.looseObject({ destinationId: z.string(), updates: z.array(z.looseObject({ id: z.string(), gen: z.number().optional() })) });
+
+/** One Outreach user's share of a batch: its destinations' view and their items. */
+type GateWork = { request: AdmitRequest["destinations"]; items: Item[]; connections: Map<string, ConnectionRecord> };
+
 export async function deliver(batch: MessageBatch<unknown>, env: Env): Promise<void> {
 	const started = Date.now();
 	const batchId = crypto.randomUUID();
 	const cfg = config(env);
-	const holdSeconds = Math.min(300, Math.max(5, Math.round(cfg.RETRY_BASE_SECONDS * 10)));
+	const plan = new Plan();
+	const failedDestinations = new Set<string>();
+	const unreadable: { destinationId: string; items: { id: string; gen?: number }[] }[] = [];
 	const byId = new Map<string, Item>();
-	const retry = new Set<Message<unknown>>();
 	for (const msg of batch.messages) {
 		const parsed = UpdateMessage.safeParse(msg.body);
 		if (!parsed.success) {
-			// Not ours to drop: after the queue's retries it reaches the dead-letter consumer, which logs it.
 			log("error", "queue_message_invalid", { batchId, messageId: msg.id });
-			retry.add(msg);
+			const salvaged = Salvage.safeParse(msg.body);
+			if (salvaged.success) unreadable.push({ destinationId: salvaged.data.destinationId, items: salvaged.data.updates.map((u) => ({ id: u.id, gen: u.gen })) });
 			continue;
 		}
 		for (const update of parsed.data.updates) {
-			// The same update twice in one batch (a duplicate delivery or a re-send racing a retry): keep one.
+			// The same update twice in one batch (a duplicate delivery, a re-send racing a retry): keep the newest copy.
 			const seen = byId.get(update.id);
-			if (seen && seen.attempt >= parsed.data.attempt) continue;
-			byId.set(update.id, { destinationId: parsed.data.destinationId, attempt: parsed.data.attempt, update, message: msg });
+			if (seen && ((seen.update.gen ?? 0) > (update.gen ?? 0) || ((seen.update.gen ?? 0) === (update.gen ?? 0) && (seen.update.attempt ?? 0) >= (update.attempt ?? 0))))
+				continue;
+			byId.set(update.id, { destinationId: parsed.data.destinationId, update, message: msg });
 		}
 	}
 	const items = [...byId.values()];
 
-	const plan = new Plan();
 	const store = destinationStore(env);
-	const byGate = new Map<string, Item[]>();
+	const byGate = new Map<string, GateWork>();
 	await Promise.all(
 		[...groupBy(items, (i) => i.destinationId)].map(async ([destinationId, its]) => {
-			const [destination, connection] = await Promise.all([store.get(destinationId), store.getConnection(destinationId)]);
-			if (!destination) {
-				// Deleted with its ledger: nothing left to report to.
-				log("warn", "updates_dropped", { batchId, destinationId, updates: its.length, reason: "destination deleted" });
-			} else if (!destination.enabled || !connection || connection.status !== "connected") {
-				plan.hold(its, holdSeconds);
-			} else {
-				const list = byGate.get(connection.gate) ?? byGate.set(connection.gate, []).get(connection.gate)!;
-				list.push(...its);
+			try {
+				const [destination, connection, mapping] = await Promise.all([store.get(destinationId), store.getConnection(destinationId), store.getMapping(destinationId)]);
+				if (!destination) {
+					// Deleted with its ledger: nothing left to report to.
+					log("warn", "updates_dropped", { batchId, destinationId, updates: its.length, reason: "destination deleted" });
+					return;
+				}
+				const live = dropOlderRevisions(its, mapping, plan);
+				if (live.length === 0) return;
+				if (!destination.enabled) plan.hold(live, "paused");
+				else if (!connection || connection.status !== "connected") plan.hold(live, "reconnect", connection?.generation ?? 0);
+				else {
+					const gate = gateName(connection.user);
+					const work = byGate.get(gate) ?? byGate.set(gate, { request: {}, items: [], connections: new Map() }).get(gate)!;
+					const formerGate = formerGateOf(connection);
+					work.request[destinationId] = { revisions: mapping?.revisions ?? {}, ...(formerGate ? { formerGate } : {}) };
+					work.connections.set(destinationId, connection);
+					work.items.push(...live);
+				}
+			} catch (err) {
+				log("error", "destination_read_failed", { batchId, destinationId, error: err instanceof Error ? err.name : "Error" });
+				failedDestinations.add(destinationId);
 			}
 		}),
 	);
 
 	const run = limiter(MAX_PARALLEL_CALLS);
 	await Promise.all(
-		[...byGate].map(async ([gate, its]) => {
+		[...byGate].map(async ([gate, work]) => {
 			try {
-				await deliverThroughGate(env, gate, its, plan, run, holdSeconds);
+				await deliverThroughGate(env, gate, work, plan, run);
 			} catch (err) {
-				// One gate's trouble retries only its own messages; other users' work in this batch goes on.
-				log("error", "gate_batch_failed", { batchId, gate, updates: its.length, error: err instanceof Error ? err.message.slice(0, 200) : "Error" });
-				for (const i of its) retry.add(i.message);
+				// One gate's trouble retries only its own destinations' messages; other users' work goes on.
+				log("error", "gate_batch_failed", { batchId, gate, updates: work.items.length, error: err instanceof Error ? err.message.slice(0, 200) : "Error" });
+				for (const d of Object.keys(work.request)) failedDestinations.add(d);
 			}
 		}),
 	);
 
-	const outgoing = plan.packed();
-	if (outgoing.length) await enqueue(env, outgoing);
+	for (const u of unreadable) {
+		if (failedDestinations.has(u.destinationId)) continue;
+		await ledgerStub(env, u.destinationId)
+			.failUnknown(u.destinationId, u.items, [], "The queue message carrying this update could not be read. Replay it; if it fails again, check `wrangler tail` for queue_message_invalid.")
+			.catch(() => {});
+	}
+
 	await Promise.all(
-		[...plan.outcomes].map(async ([destinationId, outcomes]) => {
-			count("ledgerCalls");
-			await ledgerStub(env, destinationId).record(outcomes);
-			const failed = outcomes.filter((o) => o.state === "failed");
-			if (failed.length) log("warn", "failure_recorded", { batchId, destinationId, updates: failed.length, updateIds: failed.slice(0, 20).map((o) => o.id) });
+		[...plan.reports].map(async ([destinationId, report]) => {
+			if (failedDestinations.has(destinationId)) return;
+			try {
+				count("ledgerCalls");
+				await ledgerStub(env, destinationId).settle(destinationId, report);
+			} catch (err) {
+				log("error", "ledger_report_failed", { batchId, destinationId, error: err instanceof Error ? err.name : "Error" });
+				failedDestinations.add(destinationId);
+			}
 		}),
 	);
+
+	// A message is done once its destination's report is recorded; the others are retried, with backoff.
 	for (const msg of batch.messages) {
-		if (retry.has(msg)) msg.retry({ delaySeconds: backoffSeconds(cfg.RETRY_BASE_SECONDS, Math.min(msg.attempts, 8)) });
+		const destinationId = (msg.body as { destinationId?: unknown } | null)?.destinationId;
+		if (typeof destinationId === "string" && failedDestinations.has(destinationId))
+			msg.retry({ delaySeconds: backoffSeconds(cfg.RETRY_BASE_SECONDS, Math.min(msg.attempts - 1, 7)) });
 		else msg.ack();
 	}
 	log("info", "batch_delivered", {
@@ -202,27 +233,53 @@ export async function deliver(batch: MessageBatch<unknown>, env: Env): Promise<v
 		messages: batch.messages.length,
 		updates: items.length,
 		...plan.stats,
+		retriedMessages: failedDestinations.size,
 		durationMs: Date.now() - started,
 	});
 }
 
-type Call = AdmitCall & { items: Item[]; owners: Map<string, Item>; values: Record<string, unknown> };
+/**
+ * Drops the fields an update carries under an older revision than the consumer's view of the mapping (the
+ * field moved to another source since): an update left without fields is superseded, without a call.
+ */
+function dropOlderRevisions(items: Item[], mapping: StoredMapping | null, plan: Plan): Item[] {
+	if (!mapping) return items;
+	return items.flatMap((i) => {
+		const fields = Object.fromEntries(Object.entries(i.update.fields).filter(([f, fu]) => fu.v[0] >= revisionOf(mapping, f)));
+		if (Object.keys(fields).length === Object.keys(i.update.fields).length) return [i];
+		if (Object.keys(fields).length === 0) {
+			plan.report(i, { id: i.update.id, state: "superseded" });
+			return [];
+		}
+		return [{ ...i, update: { ...i.update, fields } }];
+	});
+}
+
+type Call = {
+	key: string;
+	destinationId: string;
+	prospectId: number;
+	fields: Record<string, FieldVersion>;
+	items: Item[];
+	owners: Map<string, Item>;
+	values: Record<string, unknown>;
+};
 
 /** Merges a gate's items per (destination, prospect) into calls; updates that supply no field are superseded. */
 function buildCalls(items: Item[], plan: Plan): Call[] {
 	const calls: Call[] = [];
 	// Oldest first (by arrival), so a backlog drains in the order AEP sent it.
-	const arrival = (i: Item) => Math.min(...Object.values(i.update.fields).map((f) => f.v[1]));
+	const arrival = (i: Item) => Math.min(...Object.values(i.update.fields).map((f) => f.v[2]));
 	const sorted = [...items].sort((a, b) => arrival(a) - arrival(b) || a.update.id.localeCompare(b.update.id));
 	for (const [key, group] of groupBy(sorted, (i) => `${i.destinationId}:${i.update.prospectId}`)) {
 		const byUpdate = new Map(group.map((i) => [i.update, i]));
 		const { fields, owners, losers } = mergeUpdates(group.map((i) => i.update));
 		for (const l of losers) plan.report(byUpdate.get(l)!, { id: l.id, state: "superseded" });
 		const ownerItems = new Map([...owners].map(([field, u]) => [field, byUpdate.get(u)!]));
-		const versions: Record<string, Version> = {};
+		const versions: Record<string, FieldVersion> = {};
 		const values: Record<string, unknown> = {};
 		for (const [name, f] of Object.entries(fields)) {
-			versions[name] = f.v;
+			versions[name] = { v: f.v, u: owners.get(name)!.id };
 			values[name] = f.value;
 		}
 		calls.push({
@@ -238,15 +295,8 @@ function buildCalls(items: Item[], plan: Plan): Call[] {
 	return calls;
 }
 
-async function deliverThroughGate(
-	env: Env,
-	gateName: string,
-	items: Item[],
-	plan: Plan,
-	run: ReturnType<typeof limiter>,
-	holdSeconds: number,
-): Promise<void> {
-	const calls = buildCalls(items, plan);
+async function deliverThroughGate(env: Env, gateName: string, work: GateWork, plan: Plan, run: ReturnType<typeof limiter>): Promise<void> {
+	const calls = buildCalls(work.items, plan);
 	if (calls.length === 0) return;
 	const gate = gateStub(env, gateName);
 	const waitUntil = Date.now() + MAX_BATCH_WAIT_MS;
@@ -258,7 +308,7 @@ async function deliverThroughGate(
 			await sleep(Math.max(0, waitAt - Date.now()));
 			[pending, waiting, waitAt] = [waiting, [], Infinity];
 		}
-		const near = await admitAndSend(env, gate, pending.slice(0, ROUND_CALLS), plan, run, holdSeconds, waitUntil);
+		const near = await admitAndSend(env, gate, pending.slice(0, ROUND_CALLS), work, plan, run, waitUntil);
 		pending = pending.slice(ROUND_CALLS);
 		waiting.push(...near.calls);
 		if (near.calls.length) waitAt = Math.min(waitAt, near.at);
@@ -268,30 +318,40 @@ async function deliverThroughGate(
 /**
  * One round with the gate: admit the calls, send the granted PATCHes, settle them. Answers the deferred calls
  * whose slot is near enough to wait for here (see SLOT_WAIT_MS) and when the first of them is due; the other
- * deferrals are re-sent to the queue.
+ * deferrals go back to their ledgers with their delay.
  */
 async function admitAndSend(
 	env: Env,
 	gate: DurableObjectStub<Gate>,
 	calls: Call[],
+	work: GateWork,
 	plan: Plan,
 	run: ReturnType<typeof limiter>,
-	holdSeconds: number,
 	waitUntil: number,
 ): Promise<{ calls: Call[]; at: number }> {
 	const cfg = config(env);
-	// Oldest updates first, so a backlog drains in arrival order.
+	const destinations = Object.fromEntries([...new Set(calls.map((c) => c.destinationId))].map((d) => [d, work.request[d]!]));
 	count("gateCalls");
-	const admitted: AdmitResult = await gate.admit(calls.map(({ key, destinationId, prospectId, fields }) => ({ key, destinationId, prospectId, fields })));
-	// The gate's clock may differ from ours (another machine): slots are read relative to its `now`.
+	const sentAt = Date.now();
+	const admitted: AdmitResult = await gate.admit({
+		calls: calls.map(({ key, destinationId, prospectId, fields }) => ({ key, destinationId, prospectId, fields })),
+		destinations,
+	});
+	// The gate's clock may differ from ours (another machine): its times are read relative to its `now`, and a
+	// lease from the moment we asked, which is never later than the gate's own start of it.
 	const answeredAt = Date.now();
+	const local = (gateTime: number) => sentAt + (gateTime - admitted.now);
 	const byKey = new Map(calls.map((c) => [c.key, c]));
 
 	for (const c of calls) {
 		const held = admitted.held[c.destinationId];
 		if (!held) continue;
-		const wait = held.status === "unavailable" && "retryAfterMs" in held ? Math.ceil(Number(held.retryAfterMs ?? 0) / 1000) : holdSeconds;
-		plan.hold(c.items, Math.max(1, wait));
+		if (held.status === "moved") {
+			// This gate let the destination go: the connection record read from KV is older than the move.
+			destinationStore(env).forget(c.destinationId);
+			plan.defer(c.items, MOVED_RETRY_SECONDS);
+		} else if (held.status === "unavailable") plan.defer(c.items, Math.max(1, Math.ceil(held.retryAfterMs / 1000)));
+		else plan.hold(c.items, "reconnect", work.connections.get(c.destinationId)?.generation ?? 0);
 	}
 	for (const key of admitted.stale) for (const i of byKey.get(key)!.items) plan.report(i, { id: i.update.id, state: "superseded" });
 	for (const key of admitted.done) for (const i of byKey.get(key)!.items) plan.finish(i);
@@ -307,27 +367,33 @@ async function admitAndSend(
 
 	const settle: SettleReport = { calls: [] };
 	let newestAnswer = 0;
+	const timeoutMs = cfg.OUTREACH_TIMEOUT_SECONDS * 1000;
 	await Promise.all(
 		admitted.granted.map((g) =>
 			run(async () => {
 				const call = byKey.get(g.key)!;
+				const fields = Object.fromEntries(g.fields.map((f) => [f, call.fields[f]!]));
+				const entry = { grantId: g.grantId, destinationId: call.destinationId, prospectId: call.prospectId, fields };
+				const deadline = local(g.leaseUntil);
+				if (deadline - Date.now() <= timeoutMs) {
+					// Too little of the lease is left to be sure the PATCH lands before the fields unlock: not sent.
+					settle.calls.push({ ...entry, sent: false, answeredAt: Date.now(), delivered: false, known: true });
+					for (const i of call.items) plan.resend(i, 0);
+					return;
+				}
 				const values = Object.fromEntries(g.fields.map((f) => [f, call.values[f]]));
-				const { res, outcome } = await send(env, gate, call.destinationId, admitted.tokens[call.destinationId]!, call.prospectId, values);
+				const access = admitted.tokens[call.destinationId]!;
+				const { res, outcome, sent } = await send(env, gate, call.destinationId, access.token, call.prospectId, values, deadline, timeoutMs);
+				crashPoint("delivery.patched");
 				plan.stats.calls++;
-				const answeredAt = Date.now();
-				settle.calls.push({
-					grantId: g.grantId,
-					answeredAt,
-					prospectId: call.prospectId,
-					fields: Object.fromEntries(g.fields.map((f) => [f, call.fields[f]!])),
-					delivered: outcome.kind === "delivered",
-				});
-				if (res.rate.remaining !== undefined && res.rate.resetAt !== undefined && res.status !== 429 && answeredAt >= newestAnswer) {
-					newestAnswer = answeredAt;
+				const answered = Date.now();
+				settle.calls.push({ ...entry, sent, answeredAt: answered, delivered: outcome.kind === "delivered", known: res.status !== 0 });
+				if (res.rate.remaining !== undefined && res.rate.resetAt !== undefined && res.status !== 429 && answered >= newestAnswer) {
+					newestAnswer = answered;
 					settle.observed = { grantId: g.grantId, remaining: res.rate.remaining, resetAt: res.rate.resetAt };
 				}
 				if (outcome.kind === "rate_limited") settle.pauseUntil = Math.max(settle.pauseUntil ?? 0, outcome.until);
-				await apply(outcome, call, g.fields, plan, { gate, holdSeconds, retryBase: cfg.RETRY_BASE_SECONDS });
+				await apply(outcome, call, g.fields, plan, { gate, generation: access.generation, retryBase: cfg.RETRY_BASE_SECONDS });
 			}),
 		),
 	);
@@ -338,7 +404,13 @@ async function admitAndSend(
 	return near;
 }
 
-/** One PATCH, with the single refresh-and-retry a 401 earns. */
+/** A lease too short for another request: the call is given back, unsent, to be granted again. */
+type LeaseShort = { kind: "lease_short" };
+
+/**
+ * One PATCH, with the single refresh-and-retry a 401 earns — each request only while more than the timeout is
+ * left of the grant's lease, and aborted at the lease's end (so no late PATCH lands after a newer one).
+ */
 async function send(
 	env: Env,
 	gate: DurableObjectStub<Gate>,
@@ -346,12 +418,15 @@ async function send(
 	token: string,
 	prospectId: number,
 	values: Record<string, unknown>,
-): Promise<{ res: OutreachResponse; outcome: Outcome }> {
+	deadline: number,
+	timeoutMs: number,
+): Promise<{ res: OutreachResponse; outcome: Outcome | LeaseShort; sent: boolean }> {
 	const base = config(env).OUTREACH_API_BASE;
+	const budget = () => Math.min(timeoutMs, deadline - Date.now());
 	count("patchCalls");
-	let res = await patchProspect(base, token, prospectId, values);
-	let outcome = classify(res);
-	if (outcome.kind !== "refresh") return { res, outcome };
+	let res = await patchProspect(base, token, prospectId, values, budget());
+	let outcome: Outcome | LeaseShort = classify(res);
+	if (outcome.kind !== "refresh") return { res, outcome, sent: true };
 	count("gateCalls");
 	const fresh = await gate.accessToken(destinationId, token);
 	if (!fresh.ok) {
@@ -361,22 +436,24 @@ async function send(
 				fresh.status === "reconnect_required"
 					? { kind: "connection_lost", reason: fresh.reason }
 					: { kind: "transient", reason: `Could not refresh the Outreach token: ${fresh.reason}` },
+			sent: true,
 		};
 	}
+	if (deadline - Date.now() <= timeoutMs) return { res, outcome: { kind: "lease_short" }, sent: true };
 	count("patchCalls");
-	res = await patchProspect(base, fresh.token, prospectId, values);
+	res = await patchProspect(base, fresh.token, prospectId, values, budget());
 	outcome = classify(res);
 	if (outcome.kind === "refresh") outcome = { kind: "transient", reason: "Outreach refused a freshly refreshed token (401)" };
-	return { res, outcome };
+	return { res, outcome, sent: true };
 }
 
 /** Applies one call's outcome to the updates that supplied its fields. */
 async function apply(
-	outcome: Outcome,
+	outcome: Outcome | LeaseShort,
 	call: Call,
 	grantedFields: string[],
 	plan: Plan,
-	ctx: { gate: DurableObjectStub<Gate>; holdSeconds: number; retryBase: number },
+	ctx: { gate: DurableObjectStub<Gate>; generation: number; retryBase: number },
 ): Promise<void> {
 	const granted = new Set(grantedFields);
 	// Updates whose fields the gate found stale are superseded whatever this call's fate.
@@ -389,28 +466,31 @@ async function apply(
 		case "delivered":
 			for (const i of live) plan.finish(i);
 			return;
+		case "lease_short":
+			for (const i of live) plan.resend(i, 0);
+			return;
 		case "failed":
 			for (const i of live) {
 				const fields = [...call.owners].filter(([f, o]) => o === i && granted.has(f)).map(([f]) => f);
-				plan.report(i, { id: i.update.id, state: "failed", reason: outcome.reason, fields, attempts: i.attempt + 1 });
+				plan.report(i, { id: i.update.id, state: "failed", reason: outcome.reason, fields, attempts: (i.update.attempt ?? 0) + 1 });
 			}
 			return;
 		case "field_invalid": {
 			const owner = call.owners.get(outcome.field);
 			if (!owner || !live.includes(owner)) {
-				for (const i of live) plan.report(i, { id: i.update.id, state: "failed", reason: outcome.reason, attempts: i.attempt + 1 });
+				for (const i of live) plan.report(i, { id: i.update.id, state: "failed", reason: outcome.reason, attempts: (i.update.attempt ?? 0) + 1 });
 				return;
 			}
 			// Resend once without the refused field; its owner remembers the field's failure.
 			for (const i of live) {
 				if (i !== owner) {
-					plan.resend([i], 0);
+					plan.resend(i, 0);
 					continue;
 				}
 				const { [outcome.field]: _refused, ...rest } = i.update.fields;
-				const next = { ...i, update: { ...i.update, fields: rest, failedFields: { ...i.update.failedFields, [outcome.field]: outcome.reason } } };
-				if (Object.keys(rest).length === 0) plan.finish(next);
-				else plan.resend([next], 0);
+				const next: Update = { ...i.update, fields: rest, failedFields: { ...i.update.failedFields, [outcome.field]: outcome.reason } };
+				if (Object.keys(rest).length === 0) plan.finish({ ...i, update: next });
+				else plan.resend(i, 0, next);
 			}
 			return;
 		}
@@ -419,14 +499,15 @@ async function apply(
 			return;
 		case "connection_lost":
 			count("gateCalls");
-			await ctx.gate.markReconnectRequired(call.destinationId, outcome.reason);
+			// Only the grant this token belongs to is marked: after a reconnect, the new one is left alone.
+			await ctx.gate.markReconnectRequired(call.destinationId, outcome.reason, ctx.generation);
 			log("warn", "token_lost", { destinationId: call.destinationId, reason: outcome.reason });
-			plan.hold(live, ctx.holdSeconds);
+			plan.hold(live, "reconnect", ctx.generation);
 			return;
 		case "refresh":
 		case "transient":
 			for (const i of live) {
-				const attempt = i.attempt + 1;
+				const attempt = (i.update.attempt ?? 0) + 1;
 				const reason = outcome.kind === "transient" ? outcome.reason : "Outreach answered 401";
 				if (attempt >= MAX_ATTEMPTS) {
 					plan.report(i, { id: i.update.id, state: "failed", reason: `Gave up after ${attempt} attempts: ${reason}`, fields: Object.keys(i.update.fields), attempts: attempt });
@@ -434,36 +515,58 @@ async function apply(
 					plan.report(i, { id: i.update.id, state: "pending", reason, attempts: attempt });
 					plan.stats.retried++;
 					const notBefore = outcome.kind === "transient" && outcome.retryAt ? Math.min(MAX_DELAY_SECONDS, Math.max(0, Math.ceil((outcome.retryAt - Date.now()) / 1000))) : 0;
-					plan.resend([i], Math.max(backoffSeconds(ctx.retryBase, attempt - 1), notBefore), attempt);
+					plan.resend(i, Math.max(backoffSeconds(ctx.retryBase, attempt - 1), notBefore), { ...i.update, attempt });
 				}
 			}
 			return;
 	}
 }
 
-/** The dead-letter queue's consumer: every update of a message whose batch kept crashing is recorded as failed. */
+/**
+ * The dead-letter queue's consumer: messages whose batches kept crashing. Only updates whose outcome is
+ * unknown are listed as failed (replayable): the gate is asked first which versions Outreach already accepted
+ * (those are delivered), and the ledger ignores copies that are no longer current.
+ */
 export async function recordDeadLetters(batch: MessageBatch<unknown>, env: Env): Promise<void> {
-	const byDestination = new Map<string, OutcomeReport[]>();
+	const byDestination = new Map<string, Update[]>();
 	for (const msg of batch.messages) {
 		const parsed = UpdateMessage.safeParse(msg.body);
 		if (!parsed.success) {
+			const salvaged = Salvage.safeParse(msg.body);
 			log("error", "dead_letter_invalid", { messageId: msg.id });
+			if (salvaged.success)
+				(byDestination.get(salvaged.data.destinationId) ?? byDestination.set(salvaged.data.destinationId, []).get(salvaged.data.destinationId)!).push(
+					...salvaged.data.updates.map((u) => ({ id: u.id, prospectId: 1, fields: {}, ...(u.gen === undefined ? {} : { gen: u.gen }) })),
+				);
 			continue;
 		}
 		const list = byDestination.get(parsed.data.destinationId) ?? byDestination.set(parsed.data.destinationId, []).get(parsed.data.destinationId)!;
-		for (const u of parsed.data.updates)
-			list.push({
-				id: u.id,
-				state: "failed",
-				fields: Object.keys(u.fields),
-				reason: "Delivery kept crashing on this update's batch and the queue's retries ran out. Check `wrangler tail`, then replay it.",
-				attempts: parsed.data.attempt + 1,
-			});
+		list.push(...parsed.data.updates);
 	}
+	const store = destinationStore(env);
 	await Promise.all(
-		[...byDestination].map(async ([destinationId, outcomes]) => {
-			await ledgerStub(env, destinationId).record(outcomes);
-			log("warn", "failure_recorded", { destinationId, updates: outcomes.length, source: "dead_letter_queue" });
+		[...byDestination].map(async ([destinationId, updates]) => {
+			let delivered: string[] = [];
+			const connection = await store.getConnection(destinationId).catch(() => null);
+			if (connection) {
+				delivered = await gateStub(env, gateName(connection.user))
+					.confirmed(
+						updates.map((u) => ({
+							key: u.id,
+							destinationId,
+							prospectId: u.prospectId,
+							fields: Object.fromEntries(Object.entries(u.fields).map(([f, fu]) => [f, { v: fu.v, u: u.id }])),
+						})),
+					)
+					.catch(() => []);
+			}
+			const failed = await ledgerStub(env, destinationId).failUnknown(
+				destinationId,
+				updates.map((u) => ({ id: u.id, ...(u.gen === undefined ? {} : { gen: u.gen }) })),
+				delivered.filter((id) => updates.some((u) => u.id === id && Object.keys(u.fields).length > 0)),
+				"Delivery kept crashing on this update's batch and the queue's retries ran out. Check `wrangler tail`, then replay it.",
+			);
+			log("warn", "failure_recorded", { destinationId, updates: failed, source: "dead_letter_queue" });
 		}),
 	);
 	batch.ackAll();

@@ -1,12 +1,16 @@
 import { z } from "zod";
-import { Mapping } from "./mapping";
+import { StoredMapping } from "./mapping";
 import { count } from "./metrics";
 
 /**
- * KV records of the control plane (layout: src/STORAGE.md). Reads go through a short in-memory cache,
- * because ingest and delivery read them on every request; writes invalidate this isolate's copy and reach
- * other locations within about a minute (KV propagation).
+ * The control plane's records as KV holds them (layout: src/STORAGE.md). KV is a read cache: a destination's
+ * record and mapping are written by its ledger (their authority, src/ledger/record.ts), its connection by its
+ * gate. Reads go through a short in-memory cache, because ingest and delivery read them on every request; a
+ * change reaches other locations within about a minute (KV propagation).
  */
+
+export const OutreachUser = z.object({ id: z.number().int(), email: z.string() });
+export type OutreachUser = z.infer<typeof OutreachUser>;
 
 export const DestinationRecord = z.object({
 	id: z.string(),
@@ -16,12 +20,16 @@ export const DestinationRecord = z.object({
 	createdAt: z.string(),
 	/** SHA-256 (hex) of the current ingest token; the token itself is never stored. */
 	ingestTokenHash: z.string(),
+	/** Deliver segment statuses through Outreach's bulk API (needs the batches scopes). */
+	bulkApi: z.boolean().default(false),
+	/** The gate holding the destination's grant (written on connect and disconnect): where its versions live. */
+	gate: z.string().nullable().default(null),
+	/** A grant from a flow started through the API, waiting for an admin's confirmation until `expiresAt`. */
+	pendingConnection: z.object({ gate: z.string(), user: OutreachUser, expiresAt: z.number() }).nullable().default(null),
 });
 export type DestinationRecord = z.infer<typeof DestinationRecord>;
 
 export const ConnectionStatus = z.enum(["connected", "reconnect_required"]);
-export const OutreachUser = z.object({ id: z.number().int(), email: z.string() });
-export type OutreachUser = z.infer<typeof OutreachUser>;
 
 /** Written only by the gate: which gate holds this destination's grant, and its state. */
 export const ConnectionRecord = z.object({
@@ -32,6 +40,8 @@ export const ConnectionRecord = z.object({
 	updatedAt: z.string(),
 	/** The encrypted token record, mirrored for the console; only the gate can decrypt and use it. */
 	grant: z.string().optional(),
+	/** The grant's generation: a reconnect starts a newer one, so a refusal of an older grant is told apart. */
+	generation: z.number().optional(),
 });
 export type ConnectionRecord = z.infer<typeof ConnectionRecord>;
 
@@ -80,6 +90,10 @@ export function destinationStore(env: Env) {
 			return cachedJson(kv, keys.destination(id), DestinationRecord);
 		},
 		put: (d: DestinationRecord) => putJson(kv, keys.destination(d.id), d),
+		/** Tells this isolate's cache what the destination's authority just wrote (it may run elsewhere). */
+		noteDestination(d: DestinationRecord): void {
+			cache.set(keys.destination(d.id), { at: Date.now(), value: d });
+		},
 		async list(): Promise<DestinationRecord[]> {
 			const out: DestinationRecord[] = [];
 			let cursor: string | undefined;
@@ -91,8 +105,12 @@ export function destinationStore(env: Env) {
 			} while (cursor);
 			return out.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
 		},
-		getMapping: (id: string) => cachedJson(kv, keys.mapping(id), Mapping),
-		putMapping: (id: string, m: Mapping) => putJson(kv, keys.mapping(id), m),
+		getMapping: (id: string) => cachedJson(kv, keys.mapping(id), StoredMapping),
+		putMapping: (id: string, m: StoredMapping) => putJson(kv, keys.mapping(id), m),
+		/** Forgets this isolate's copy of a destination's records, so the next read asks KV. */
+		forget(id: string): void {
+			for (const key of [keys.destination(id), keys.mapping(id), keys.connection(id)]) cache.delete(key);
+		},
 		getConnection: (id: string) => cachedJson(kv, keys.connection(id), ConnectionRecord),
 		putConnection: (id: string, c: ConnectionRecord) => putJson(kv, keys.connection(id), c),
 		deleteConnection: (id: string) => remove(kv, keys.connection(id)),
@@ -115,24 +133,30 @@ export type DestinationView = {
 	name: string;
 	description: string;
 	enabled: boolean;
-	status: "not_connected" | "connected" | "reconnect_required";
+	bulkApi: boolean;
+	status: "not_connected" | "connected" | "reconnect_required" | "confirmation_required";
 	/** Why the connection needs reconnecting (only with `reconnect_required`). */
 	statusReason?: string;
 	outreachUser: { id: number; email: string } | null;
+	/** Who completed a sign-in started through the API, waiting for an admin to confirm it (`confirmation_required`). */
+	pendingOutreachUser?: { id: number; email: string };
 	ingestUrl: string;
 	createdAt: string;
 };
 
 /** A destination as the API shows it: the record, its connection's state (never a token), and its ingest URL. */
-export function destinationView(record: DestinationRecord, connection: ConnectionRecord | null, base: string): DestinationView {
+export function destinationView(record: DestinationRecord, connection: ConnectionRecord | null, base: string, now = Date.now()): DestinationView {
+	const pending = record.pendingConnection && record.pendingConnection.expiresAt > now ? record.pendingConnection : null;
 	return {
 		id: record.id,
 		name: record.name,
 		description: record.description,
 		enabled: record.enabled,
-		status: connection?.status ?? "not_connected",
+		bulkApi: record.bulkApi,
+		status: pending ? "confirmation_required" : (connection?.status ?? "not_connected"),
 		...(connection?.status === "reconnect_required" && connection.reason ? { statusReason: connection.reason } : {}),
 		outreachUser: connection ? { id: connection.user.id, email: connection.user.email } : null,
+		...(pending ? { pendingOutreachUser: { id: pending.user.id, email: pending.user.email } } : {}),
 		ingestUrl: `${base}/ingest/${encodeURIComponent(record.id)}`,
 		createdAt: record.createdAt,
 	};

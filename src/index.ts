@@ -3,7 +3,7 @@ import { evaluateAlerts } from "./alerts/evaluate";
 import { deliver, recordDeadLetters } from "./delivery";
 
 export { Gate } from "./gate/gate";
-export { Ledger } from "./ledger";
+export { Ledger } from "./ledger/ledger";
 
 const DEAD_LETTER_QUEUE = "prospect-updates-dlq";
 

@@ -1,20 +1,30 @@
-import { Hono } from "hono";
+import { Hono, type Context } from "hono";
 import { bearerToken } from "./auth";
 import { config } from "./config";
 import { sha256Hex, timingSafeEqualString } from "./crypto";
-import { enqueue, MESSAGE_BYTES, updateBytes } from "./queue";
+import { MESSAGE_BYTES, updateBytes } from "./queue";
 import { destinationStore } from "./destinations";
 import { ApiError } from "./errors";
-import { ledgerStub, type Receipt } from "./ledger";
+import { ledgerStub, type Receipt } from "./ledger/ledger";
+import type { IngestAnswer } from "./ledger/requests";
 import { log } from "./log";
 import { count } from "./metrics";
-import { mapProfile, type Update } from "./updates";
+import { mapProfile } from "./updates";
+
+function executionCtx(c: Context) {
+	try {
+		return c.executionCtx;
+	} catch {
+		return undefined; // in-process calls (tests) have none
+	}
+}
 
 /**
  * POST /ingest/:destinationId — AEP's HTTP API destination posts profiles here. The request validates and
- * maps each profile, records one receipt in the destination's ledger, makes one queue write (one
- * `sendBatch`; more only past its 256 KB limit), and answers 202 — well within AEP's 2-second deadline,
- * whatever Outreach's budget is doing.
+ * maps each profile and records one receipt in the destination's ledger — the commit point: from there the
+ * ledger hands the updates to the queue, however this request ends — and answers 202, well within AEP's
+ * 2-second deadline, whatever Outreach's budget is doing. A retry of a request AEP gave up on is answered with
+ * the first copy's counts and creates nothing (src/ledger/requests.ts).
  */
 export const ingestApp = new Hono<{ Bindings: Env }>();
 
@@ -51,11 +61,11 @@ export function parseBody(text: string): Entry[] | string {
 const UNAUTHORIZED = "Unknown destination or wrong ingest token. Use the ingest URL and bearer token shown on the destination's Set up AEP page.";
 
 /** Reads the body, refusing (413) as soon as it passes `max` bytes. */
-async function readLimited(req: Request, max: number): Promise<string> {
+async function readLimited(req: Request, max: number): Promise<Uint8Array> {
 	const declared = Number(req.headers.get("Content-Length") ?? NaN);
 	const tooLarge = () => new ApiError("payload_too_large", `The body is larger than ${max} bytes (INGEST_MAX_BYTES). Send fewer profiles per request.`);
 	if (declared > max) throw tooLarge();
-	if (!req.body) return "";
+	if (!req.body) return new Uint8Array();
 	const reader = req.body.getReader();
 	const chunks: Uint8Array[] = [];
 	let total = 0;
@@ -75,7 +85,12 @@ async function readLimited(req: Request, max: number): Promise<string> {
 		bytes.set(c, at);
 		at += c.byteLength;
 	}
-	return new TextDecoder().decode(bytes);
+	return bytes;
+}
+
+async function bodyHash(bytes: Uint8Array): Promise<string> {
+	const digest = await crypto.subtle.digest("SHA-256", bytes);
+	return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 ingestApp.post("/:destinationId", async (c) => {
@@ -95,14 +110,13 @@ ingestApp.post("/:destinationId", async (c) => {
 		throw new ApiError("unauthorized", UNAUTHORIZED);
 	}
 
-	const text = await readLimited(c.req.raw, config(c.env).INGEST_MAX_BYTES);
-	const entries = parseBody(text);
+	const bytes = await readLimited(c.req.raw, config(c.env).INGEST_MAX_BYTES);
+	const entries = parseBody(new TextDecoder().decode(bytes));
 	if (typeof entries === "string") throw new ApiError("bad_request", entries);
 
 	const mapping = await store.getMapping(destinationId);
 	const requestId = crypto.randomUUID();
-	const receipt: Receipt = { requestId, at: started, accepted: [], rejected: [], skipped: 0 };
-	const updates: Update[] = [];
+	const receipt: Receipt = { destinationId, requestId, at: started, bodyHash: await bodyHash(bytes), accepted: [], rejected: [], skipped: 0 };
 	for (const entry of entries) {
 		if (entry.error !== undefined) {
 			receipt.rejected.push({ index: entry.index, error: entry.error, segments: [] });
@@ -117,28 +131,30 @@ ingestApp.post("/:destinationId", async (c) => {
 		else if (mapped.kind === "rejected") receipt.rejected.push({ index: entry.index, error: mapped.error, segments: mapped.segments });
 		else if (updateBytes(mapped.update) > MESSAGE_BYTES)
 			receipt.rejected.push({ index: entry.index, error: "the mapped field values are larger than 120 KB", segments: mapped.segments });
-		else {
-			receipt.accepted.push({ id: mapped.update.id, prospectId: mapped.update.prospectId, segments: mapped.segments, source: mapped.source });
-			updates.push(mapped.update);
-		}
+		else receipt.accepted.push({ update: mapped.update, segments: mapped.segments, source: mapped.source });
 	}
 
 	count("profilesReceived", entries.length);
 	const ledger = ledgerStub(c.env, destinationId);
 	count("ledgerCalls");
-	await ledger.receive(receipt);
-	let messages = 0;
-	if (updates.length) {
-		try {
-			messages = await enqueue(c.env, [{ destinationId, attempt: 0, delaySeconds: 0, updates }]);
-		} catch (err) {
-			await ledger.abandon(requestId, started, receipt.rejected, receipt.skipped);
-			log("error", "ingest_queue_failed", { requestId, destinationId, error: err instanceof Error ? err.name : "Error" });
-			throw new ApiError("unavailable", "The queue did not take the updates; nothing was recorded. Retry the request.");
-		}
+	let answer: IngestAnswer;
+	let retryOf: string | undefined;
+	try {
+		({ answer, retryOf } = await ledger.receive(receipt));
+	} catch (err) {
+		// The receipt may or may not have been committed: AEP's retry of this very body tells (it is answered
+		// with this copy's counts if the receipt exists, and recorded anew if not).
+		log("error", "ingest_receipt_failed", { requestId, destinationId, error: err instanceof Error ? err.name : "Error" });
+		throw new ApiError("unavailable", "The destination could not record the profiles right now. Retry the request; nothing is recorded twice.");
 	}
-	const summary = { requestId, destinationId, accepted: updates.length, skipped: receipt.skipped, rejected: receipt.rejected.length, bytes: text.length, messages, durationMs: Date.now() - started };
+	if (retryOf) {
+		log("info", "ingest_retry_recognised", { requestId, destinationId, firstRequestId: retryOf });
+		return c.json(answer, 202);
+	}
+	// Marks the request answered, so an identical body from now on is a new delivery and not AEP's retry.
+	executionCtx(c)?.waitUntil(ledger.answered(requestId, Date.now()).catch(() => {}));
+	const summary = { requestId, destinationId, accepted: answer.accepted, skipped: answer.skipped, rejected: answer.rejected.length, bytes: bytes.byteLength, durationMs: Date.now() - started };
 	log("info", "ingest_accepted", summary);
 	if (receipt.rejected.length) log("warn", "ingest_rejected", { requestId, destinationId, rejected: receipt.rejected.length, indexes: receipt.rejected.slice(0, 20).map((r) => r.index) });
-	return c.json({ accepted: updates.length, skipped: receipt.skipped, rejected: receipt.rejected.map(({ index, error }) => ({ index, error })) }, 202);
+	return c.json(answer, 202);
 });

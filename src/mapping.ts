@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { customFieldNumber, isArrayAttribute, mappableAttributes } from "./outreach/attributes";
+import { customField, customFieldNumber, isArrayAttribute, mappableAttributes } from "./outreach/attributes";
 
 /** AEP segment statuses; `existing` is the older name for "still qualifies". */
 export const SegmentStatus = z.enum(["realized", "existing", "exited"]);
@@ -34,16 +34,19 @@ export const SegmentMapping = z.strictObject({
 
 const StatusWord = z.string({ error: "must be text" }).max(32000, "must be at most 32,000 characters");
 
+const mappingShape = {
+	identityNamespace: z
+		.string({ error: "is required: the AEP identity namespace holding the Outreach prospect id, e.g. Oid" })
+		.trim()
+		.min(1, "is required: the AEP identity namespace holding the Outreach prospect id, e.g. Oid"),
+	attributes: z.array(AttributeMapping).default([]),
+	segments: z.array(SegmentMapping).default([]),
+	statusValues: z.strictObject({ realized: StatusWord.optional(), existing: StatusWord.optional(), exited: StatusWord.optional() }).optional(),
+};
+
+/** A mapping as `PUT …/mapping` takes it. */
 export const Mapping = z
-	.strictObject({
-		identityNamespace: z
-			.string({ error: "is required: the AEP identity namespace holding the Outreach prospect id, e.g. Oid" })
-			.trim()
-			.min(1, "is required: the AEP identity namespace holding the Outreach prospect id, e.g. Oid"),
-		attributes: z.array(AttributeMapping).default([]),
-		segments: z.array(SegmentMapping).default([]),
-		statusValues: z.strictObject({ realized: StatusWord.optional(), existing: StatusWord.optional(), exited: StatusWord.optional() }).optional(),
-	})
+	.strictObject(mappingShape)
 	.superRefine((m, ctx) => {
 		const byMappingId = new Map<number, number>();
 		const bySegment = new Map<string, number>();
@@ -68,6 +71,47 @@ export const Mapping = z
 
 export type Mapping = z.infer<typeof Mapping>;
 
+/**
+ * A mapping as the destination's authority stores it: the mapping and each prospect field's revision, which
+ * increases whenever the field's source changes (another segment or XDM path, or unmapped) and never
+ * decreases. A mapping stored before revisions existed reads as revision 0 everywhere.
+ */
+export const StoredMapping = z.object({ ...mappingShape, revisions: z.record(z.string(), z.number().int().min(0)).default({}) });
+export type StoredMapping = z.infer<typeof StoredMapping>;
+
+/** The field's current revision in a mapping (0 when it never had one). */
+export function revisionOf(mapping: Pick<StoredMapping, "revisions"> | Mapping, field: string): number {
+	const revisions = "revisions" in mapping ? mapping.revisions : undefined;
+	return revisions && Object.hasOwn(revisions, field) ? revisions[field]! : 0;
+}
+
+/** Where each mapped prospect field's value comes from: a segment's status or an XDM path. */
+export function fieldSources(mapping: Pick<Mapping, "segments" | "attributes"> | null): Map<string, string> {
+	const sources = new Map<string, string>();
+	for (const s of mapping?.segments ?? []) sources.set(customField(s.mappingId), `segment ${s.segmentId}`);
+	for (const a of mapping?.attributes ?? []) sources.set(a.target, `attribute ${a.source}`);
+	return sources;
+}
+
+/**
+ * The revisions of a mapping about to replace `previous`: a field whose source changed (including one mapped
+ * or unmapped now) moves to its next revision; the others keep theirs. Also answers which fields changed.
+ */
+export function nextRevisions(previous: StoredMapping | null, next: Mapping): { revisions: Record<string, number>; changed: string[] } {
+	// A destination's first mapping starts every field at revision 0: nothing was mapped under another before it.
+	if (!previous) return { revisions: {}, changed: [] };
+	const before = fieldSources(previous);
+	const after = fieldSources(next);
+	const revisions: Record<string, number> = { ...(previous?.revisions ?? {}) };
+	const changed: string[] = [];
+	for (const field of new Set([...before.keys(), ...after.keys()])) {
+		if (before.get(field) === after.get(field)) continue;
+		revisions[field] = revisionOf(previous ?? { revisions: {} }, field) + 1;
+		changed.push(field);
+	}
+	return { revisions, changed: changed.sort() };
+}
+
 /** The word written into `customN` for a segment status: the destination's word, else the raw status. */
 export function statusWord(mapping: Pick<Mapping, "statusValues">, status: SegmentStatus): string {
 	const words = mapping.statusValues ?? {};
@@ -82,4 +126,29 @@ export function mappingWarnings(mapping: Mapping): { path: string; message: stri
 			? [{ path: `attributes.${i}.target`, message: `'${a.target}' is a list in Outreach: a value replaces the whole list with one element` }]
 			: [],
 	);
+}
+
+/**
+ * Warnings for prospect fields that another destination maps too. Both then write the same Outreach field,
+ * and between them the newest update by arrival (observedAt) wins (design: "Two destinations, one field").
+ */
+export function sharedFieldWarnings(
+	mapping: Pick<Mapping, "segments" | "attributes">,
+	others: { id: string; name: string; mapping: Pick<Mapping, "segments" | "attributes"> }[],
+): { path: string; message: string }[] {
+	const warnings: { path: string; message: string }[] = [];
+	const theirs = others.map((o) => ({ ...o, sources: fieldSources(o.mapping) }));
+	const check = (field: string, path: string) => {
+		for (const o of theirs) {
+			const source = o.sources.get(field);
+			if (source === undefined) continue;
+			warnings.push({
+				path,
+				message: `'${field}' is also written by destination '${o.name}' (from ${source}). When both write it, the later update by arrival wins, whichever segment or attribute it comes from.`,
+			});
+		}
+	};
+	mapping.segments.forEach((seg, i) => check(customField(seg.mappingId), `segments.${i}.mappingId`));
+	mapping.attributes.forEach((a, i) => check(a.target, `attributes.${i}.target`));
+	return warnings;
 }

@@ -3,10 +3,10 @@ import { html } from "hono/html";
 import { z } from "zod";
 import { config, publicBase } from "./config";
 import { masterKeyBytes, randomToken } from "./crypto";
-import { destinationStore, destinationView, keys } from "./destinations";
+import { destinationStore, destinationView, keys, type DestinationRecord } from "./destinations";
 import { ApiError, errorBody } from "./errors";
-import { gateName, gateStub } from "./gate/gate";
-import { ledgerStub } from "./ledger";
+import { awaitConfirmation, connect, connectionOf } from "./connection";
+import { ledgerStub } from "./ledger/ledger";
 import { log } from "./log";
 import { getMe } from "./outreach/api";
 import { authorizeUrl, exchangeCode } from "./outreach/oauth";
@@ -40,17 +40,27 @@ export function redirectUri(env: Env, requestUrl: string): string {
  * Starts connecting `destinationId`: stores a fresh state and answers Outreach's authorize URL. The console
  * passes its session id, so only the browser session that started the flow can finish it.
  */
-export async function beginConnect(env: Env, requestUrl: string, destinationId: string, sessionId?: string): Promise<string> {
-	if (!(await destinationStore(env).get(destinationId))) throw new ApiError("not_found", `No destination '${destinationId}'.`);
+export async function beginConnect(env: Env, requestUrl: string, destination: Pick<DestinationRecord, "id" | "bulkApi">, sessionId?: string): Promise<string> {
+	const destinationId = destination.id;
 	// Configuration the callback will need is checked now, before the user is sent to sign in for nothing.
 	masterKeyBytes(env);
 	const state = randomToken();
-	const url = authorizeUrl(env, redirectUri(env, requestUrl), state); // checks the client id too
+	const url = authorizeUrl(env, redirectUri(env, requestUrl), state, scopesFor(env, destination)); // checks the client id too
 	const record: OAuthState = { destinationId, ...(sessionId ? { sessionId } : {}), createdAt: new Date().toISOString() };
 	await env.CONFIG.put(keys.oauthState(state), JSON.stringify(record), { expirationTtl: STATE_TTL_MS / 1000 });
 	log("info", "oauth_started", { destinationId });
 	return url;
 }
+
+/** The scopes to ask for: the configured ones, plus the batches scopes when the destination uses the bulk API. */
+export function scopesFor(env: Env, destination: Pick<DestinationRecord, "bulkApi">): string {
+	const scopes = new Set(config(env).OUTREACH_SCOPES.split(/\s+/).filter(Boolean));
+	if (destination.bulkApi) for (const s of BULK_SCOPES) scopes.add(s);
+	return [...scopes].join(" ");
+}
+
+/** Outreach's bulk API needs these besides prospects.write. */
+export const BULK_SCOPES = ["batches.read", "batches.write"] as const;
 
 /** Why a callback was refused: a stable code for clients and tests, and a sentence for people. */
 type Refusal = { reason: string; message: string; destinationId?: string };
@@ -127,19 +137,17 @@ async function completeConnect(c: Context<{ Bindings: Env }>): Promise<Response>
 		);
 	const user = me;
 
-	const store = destinationStore(env);
-	const previous = await store.getConnection(destinationId);
-	const gate = gateName(user);
-	// Reconnecting as another Outreach user moves the grant: the old gate must not keep refreshing it.
-	if (previous && previous.gate !== gate) await gateStub(env, previous.gate).removeGrant(destinationId);
-	const stub = gateStub(env, gate);
-	// users/me counted against this user's Outreach limit: the gate's budget must know it was spent.
-	await stub.recordCall(calledAt);
-	const connection = await stub.storeGrant(destinationId, user, grant);
-	store.noteConnection(destinationId, connection);
-	log("info", "oauth_connected", { destinationId, userId: user.id });
-
-	if (wantsJson(c)) return c.json({ connected: true, destination: destinationView(destination, connection, publicBase(env, c.req.url)) }, 200, noCache);
+	const record = await ledgerStub(env, destinationId).destination(destinationId);
+	if (!record) refuse("destination_missing", "The destination this sign-in was for no longer exists.");
+	const base = publicBase(env, c.req.url);
+	if (saved.sessionId === undefined) {
+		// Started through the API, bound to no browser session: whoever completed it must be confirmed by an admin.
+		const waiting = await awaitConfirmation(env, record, user, grant, calledAt);
+		if (wantsJson(c)) return c.json({ connected: false, destination: destinationView(waiting, await connectionOf(env, waiting), base) }, 200, noCache);
+		return c.redirect(`/destinations/${encodeURIComponent(destinationId)}?confirm=1`, 302);
+	}
+	const connected = await connect(env, record, user, grant, calledAt);
+	if (wantsJson(c)) return c.json({ connected: true, destination: destinationView(connected.record, connected.connection, base) }, 200, noCache);
 	return c.redirect(`/destinations/${encodeURIComponent(destinationId)}?connected=1`, 302);
 }
 

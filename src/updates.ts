@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { customField, isArrayAttribute, prospectAttributes, attributeValueProblem } from "./outreach/attributes";
-import { SegmentStatus, statusWord, type Mapping } from "./mapping";
+import { revisionOf, SegmentStatus, statusWord, type Mapping, type StoredMapping } from "./mapping";
 
 /**
  * An *update*: one AEP profile accepted for one destination, turned into the prospect fields it sets.
@@ -8,18 +8,34 @@ import { SegmentStatus, statusWord, type Mapping } from "./mapping";
  * orders field versions, and merges updates for one prospect.
  */
 
-/** A field's version: (lastQualificationTime, observedAt, sequence); attributes use 0 for the first part. */
-export const Version = z.tuple([z.number(), z.number(), z.number()]);
-export type Version = z.infer<typeof Version>;
+/**
+ * A field's version within its destination (design: "Which value wins"): [mapping revision of the field, its
+ * time (a segment's lastQualificationTime, else the update's observedAt; an attribute's observedAt), observedAt,
+ * the profile's position in its request]. Two distinct updates never tie: the update id breaks what is left.
+ */
+export type Version = [revision: number, time: number, observedAt: number, position: number];
 
-export function compareVersions(a: Version, b: Version): number {
-	return a[0] - b[0] || a[1] - b[1] || a[2] - b[2];
+/**
+ * Accepts today's four-part versions and the three-part `[lastQualificationTime or 0, observedAt, sequence]` of
+ * messages queued before mapping revisions existed, read as revision 0 with observedAt standing in for a
+ * missing qualification time.
+ */
+export const VersionSchema = z.union([
+	z.tuple([z.number(), z.number(), z.number(), z.number()]),
+	z.tuple([z.number(), z.number(), z.number()]).transform(([q, o, s]): Version => [0, q || o, o, s]),
+]);
+
+/** Orders two field versions; `aId`/`bId` (the updates' ids) break a tie between distinct updates. */
+export function compareVersions(a: Version, b: Version, aId = "", bId = ""): number {
+	const byParts = a[0] - b[0] || a[1] - b[1] || a[2] - b[2] || a[3] - b[3];
+	if (byParts !== 0) return byParts;
+	return aId === bId ? 0 : aId < bId ? -1 : 1;
 }
 
 const FieldValue = z.union([z.string(), z.number(), z.boolean(), z.null(), z.array(z.string())]);
 export type FieldValue = z.infer<typeof FieldValue>;
 
-export const FieldUpdate = z.object({ value: FieldValue, v: Version });
+export const FieldUpdate = z.object({ value: FieldValue, v: VersionSchema });
 export type FieldUpdate = z.infer<typeof FieldUpdate>;
 
 /** What travels through the queue for one update. */
@@ -29,6 +45,16 @@ export const Update = z.object({
 	fields: z.record(z.string(), FieldUpdate),
 	/** Fields that already failed for this update (e.g. a 422 on first try), with their reason. */
 	failedFields: z.record(z.string(), z.string()).optional(),
+	/** Delivery attempts already spent on this update (transient failures only). */
+	attempt: z.number().int().min(0).optional(),
+	/**
+	 * Which hand-over of this update by its ledger this copy is. The ledger re-sends an update only from its
+	 * current copy, so a copy that a crashed batch left behind never multiplies. Absent in messages queued
+	 * before it existed.
+	 */
+	gen: z.number().int().min(0).optional(),
+	/** When the gate reserved a budget slot for this update (epoch ms), so its return is granted then. */
+	slot: z.number().optional(),
 });
 export type Update = z.infer<typeof Update>;
 
@@ -103,9 +129,10 @@ export function attributeValue(target: string, value: unknown): { value: FieldVa
 	return problem ? { error: problem } : { value: out as FieldValue };
 }
 
-function qualificationTime(raw: string | undefined): number {
+/** A segment's lastQualificationTime in epoch ms, or null when it is absent or unreadable. */
+function qualificationTime(raw: string | undefined): number | null {
 	const t = raw === undefined ? NaN : Date.parse(raw);
-	return Number.isNaN(t) ? 0 : t;
+	return Number.isNaN(t) ? null : t;
 }
 
 /** Collects the mapped segments' memberships from every `segmentMembership` namespace. */
@@ -127,31 +154,36 @@ function memberships(profile: Record<string, unknown>, mapping: Mapping) {
 			const lqt = typeof m.data.lastQualificationTime === "string" ? m.data.lastQualificationTime : undefined;
 			const prev = found[segmentId];
 			// The same segment in two namespaces: the later qualification wins.
-			if (!prev || qualificationTime(lqt) >= qualificationTime(prev.lastQualificationTime))
+			if (!prev || (qualificationTime(lqt) ?? 0) >= (qualificationTime(prev.lastQualificationTime) ?? 0))
 				found[segmentId] = { status: status.data, ...(lqt ? { lastQualificationTime: lqt } : {}) };
 		}
 	}
 	return { found, problems, mapped };
 }
 
-/** Turns source data into the update's fields with the given mapping (used by ingest and by replay). */
-export function fieldsFrom(source: SourceData, mapping: Mapping): { fields: Update["fields"]; segments: SegmentRef[]; error?: string } {
+/**
+ * Turns source data into the update's fields with the given mapping (used by ingest and by replay). Each field
+ * is versioned under the mapping's current revision of that field; a segment without a readable
+ * lastQualificationTime takes the update's observedAt instead (never 0, which would make it lose forever).
+ */
+export function fieldsFrom(source: SourceData, mapping: Mapping | StoredMapping): { fields: Update["fields"]; segments: SegmentRef[]; error?: string } {
 	const fields: Update["fields"] = {};
 	const segments: SegmentRef[] = [];
+	const at = (field: string): Version => [revisionOf(mapping, field), source.observedAt, source.observedAt, source.seq];
 	for (const s of mapping.segments) {
-		const m = source.segments[s.segmentId];
+		const m = Object.hasOwn(source.segments, s.segmentId) ? source.segments[s.segmentId] : undefined;
 		if (!m) continue;
 		segments.push({ segmentId: s.segmentId, mappingId: s.mappingId });
-		fields[customField(s.mappingId)] = {
-			value: statusWord(mapping, m.status),
-			v: [qualificationTime(m.lastQualificationTime), source.observedAt, source.seq],
-		};
+		const field = customField(s.mappingId);
+		const v = at(field);
+		v[1] = qualificationTime(m.lastQualificationTime) ?? source.observedAt;
+		fields[field] = { value: statusWord(mapping, m.status), v };
 	}
 	for (const a of mapping.attributes) {
 		if (!Object.hasOwn(source.attributes, a.source)) continue;
 		const converted = attributeValue(a.target, source.attributes[a.source]);
 		if ("error" in converted) return { fields, segments, error: `${a.source} → ${a.target}: ${converted.error}` };
-		fields[a.target] = { value: converted.value, v: [0, source.observedAt, source.seq] };
+		fields[a.target] = { value: converted.value, v: at(a.target) };
 	}
 	return { fields, segments };
 }
@@ -159,7 +191,7 @@ export function fieldsFrom(source: SourceData, mapping: Mapping): { fields: Upda
 /** Maps one AEP profile to an update for a destination, or says why it is skipped or rejected. */
 export function mapProfile(
 	profile: unknown,
-	mapping: Mapping,
+	mapping: Mapping | StoredMapping,
 	ids: { id: string; observedAt: number; seq: number },
 ): Mapped {
 	if (profile === null || typeof profile !== "object" || Array.isArray(profile))
@@ -192,7 +224,7 @@ export function mergeUpdates(updates: Update[]): { fields: Update["fields"]; own
 	for (const u of updates) {
 		for (const [name, f] of Object.entries(u.fields)) {
 			const cur = fields[name];
-			if (!cur || compareVersions(f.v, cur.v) > 0) {
+			if (!cur || compareVersions(f.v, cur.v, u.id, owners.get(name)!.id) > 0) {
 				fields[name] = f;
 				owners.set(name, u);
 			}

@@ -12,7 +12,7 @@ async function withBudget<T>(opts: { limit: number; windowMs: number }, fn: (bud
 			state.storage.sql.exec(`DROP TABLE IF EXISTS budget_grants`);
 			state.storage.kv.delete("budget.pausedUntil");
 			state.storage.kv.delete("budget.server");
-			return new Budget(state.storage, opts);
+			return new Budget(state.storage, { leaseMs: 90_000, ...opts });
 		}),
 	);
 }
@@ -149,11 +149,11 @@ describe("the budget (a sliding log of grants)", () => {
 	it("survives a new instance: grants are persisted, not kept in memory", async () => {
 		const stub = env.GATE.getByName("budget-persist");
 		await runInDurableObject(stub, (_i, state) => {
-			const b = new Budget(state.storage, { limit: 2, windowMs: 60_000 });
+			const b = new Budget(state.storage, { limit: 2, windowMs: 60_000, leaseMs: 90_000 });
 			expect(b.grant(2, Date.now()).granted).toHaveLength(2);
 		});
 		await runInDurableObject(stub, (_i, state) => {
-			const b = new Budget(state.storage, { limit: 2, windowMs: 60_000 });
+			const b = new Budget(state.storage, { limit: 2, windowMs: 60_000, leaseMs: 90_000 });
 			expect(b.grant(1, Date.now()).granted).toHaveLength(0);
 		});
 	});

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Mapping } from "../src/mapping";
-import { compareVersions, mapProfile, mergeUpdates, prospectIdOf, type Update } from "../src/updates";
+import { compareVersions, FieldUpdate, mapProfile, mergeUpdates, prospectIdOf, type Update } from "../src/updates";
 
 const SEG_A = "8d3c5f1e-6b1a-4c1e-9a57-2f4a0c7e1b10";
 const SEG_B = "1f0e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b";
@@ -40,7 +40,7 @@ describe("mapping an AEP profile to a prospect update", () => {
 			mapping,
 			ids,
 		);
-		expect(m.kind === "accepted" && m.update.fields).toEqual({ custom7: { value: "exited", v: [0, 1000, 0] } });
+		expect(m.kind === "accepted" && m.update.fields).toEqual({ custom7: { value: "exited", v: [0, 1000, 1000, 0] } });
 	});
 
 	it("uses the destination's status words, and realized's word for existing when existing has none", () => {
@@ -52,9 +52,14 @@ describe("mapping an AEP profile to a prospect update", () => {
 		expect([value("realized"), value("existing"), value("exited")]).toEqual(["Active", "Active", "Expired"]);
 	});
 
-	it("versions a segment field by qualification time first, then arrival", () => {
-		const m = mapProfile(profile(seg("realized", "2026-11-20T10:00:00Z")), mapping, { id: "x", observedAt: 5, seq: 3 });
-		expect(m.kind === "accepted" && m.update.fields.custom4!.v).toEqual([Date.parse("2026-11-20T10:00:00Z"), 5, 3]);
+	it("versions a segment field by its mapping revision, then qualification time, then arrival", () => {
+		const m = mapProfile(profile(seg("realized", "2026-11-20T10:00:00Z")), { ...mapping, revisions: { custom4: 2 } }, { id: "x", observedAt: 5, seq: 3 });
+		expect(m.kind === "accepted" && m.update.fields.custom4!.v).toEqual([2, Date.parse("2026-11-20T10:00:00Z"), 5, 3]);
+	});
+
+	it("lets observedAt stand in for a missing qualification time, never 0", () => {
+		const m = mapProfile(profile({ segmentMembership: { ups: { [SEG_A]: { status: "exited" } } } }), mapping, { id: "x", observedAt: 5_000, seq: 1 });
+		expect(m.kind === "accepted" && m.update.fields.custom4!.v).toEqual([0, 5_000, 5_000, 1]);
 	});
 
 	it("sends a scalar mapped to a list attribute as a one-element list", () => {
@@ -100,9 +105,9 @@ describe("merging updates for one prospect", () => {
 	const u = (id: string, fields: Update["fields"]): Update => ({ id, prospectId: 1, fields });
 
 	it("takes each field's highest version and supersedes updates that supply nothing", () => {
-		const a = u("a", { custom4: { value: "realized", v: [2, 1, 0] }, firstName: { value: "A", v: [0, 1, 0] } });
-		const b = u("b", { custom4: { value: "exited", v: [3, 0, 0] } });
-		const c = u("c", { custom4: { value: "realized", v: [1, 9, 9] } });
+		const a = u("a", { custom4: { value: "realized", v: [0, 2, 1, 0] }, firstName: { value: "A", v: [0, 1, 1, 0] } });
+		const b = u("b", { custom4: { value: "exited", v: [0, 3, 0, 0] } });
+		const c = u("c", { custom4: { value: "realized", v: [0, 1, 9, 9] } });
 		const { fields, owners, losers } = mergeUpdates([a, b, c]);
 		expect(fields.custom4!.value).toBe("exited");
 		expect(fields.firstName!.value).toBe("A");
@@ -110,9 +115,23 @@ describe("merging updates for one prospect", () => {
 		expect(losers).toEqual([c]);
 	});
 
-	it("orders versions lexicographically", () => {
-		expect(compareVersions([1, 0, 0], [0, 9, 9])).toBeGreaterThan(0);
-		expect(compareVersions([1, 2, 3], [1, 2, 4])).toBeLessThan(0);
-		expect(compareVersions([1, 2, 3], [1, 2, 3])).toBe(0);
+	it("orders versions lexicographically, the mapping revision first", () => {
+		expect(compareVersions([1, 0, 0, 0], [0, 9, 9, 9])).toBeGreaterThan(0);
+		expect(compareVersions([0, 1, 2, 3], [0, 1, 2, 4])).toBeLessThan(0);
+		expect(compareVersions([0, 1, 2, 3], [0, 1, 2, 3], "a", "a")).toBe(0);
+	});
+
+	it("never lets two distinct updates tie: the update id breaks what is left", () => {
+		expect(compareVersions([0, 1, 2, 3], [0, 1, 2, 3], "a", "b")).toBeLessThan(0);
+		expect(compareVersions([0, 1, 2, 3], [0, 1, 2, 3], "b", "a")).toBeGreaterThan(0);
+		const a = u("a", { firstName: { value: "A", v: [0, 1, 1, 0] } });
+		const b = u("b", { firstName: { value: "B", v: [0, 1, 1, 0] } });
+		expect(mergeUpdates([b, a]).fields.firstName!.value).toBe("B");
+		expect(mergeUpdates([a, b]).fields.firstName!.value).toBe("B");
+	});
+
+	it("reads a three-part version queued before mapping revisions as revision 0", () => {
+		expect(FieldUpdate.parse({ value: "x", v: [0, 7, 1] }).v).toEqual([0, 7, 7, 1]);
+		expect(FieldUpdate.parse({ value: "x", v: [5, 7, 1] }).v).toEqual([0, 5, 7, 1]);
 	});
 });

@@ -3,7 +3,7 @@ import { getAlertConfig, postWebhook, type AlertConfig } from "./config";
 import { apiClient, type Activity, type Destination } from "../api/client";
 import { randomToken } from "../crypto";
 import { keys } from "../destinations";
-import { ledgerStub, type AlertConditionState } from "../ledger";
+import { ledgerStub, type AlertConditionState } from "../ledger/ledger";
 import { log } from "../log";
 
 /**

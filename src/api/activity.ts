@@ -1,14 +1,12 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import { config } from "../config";
-import { enqueue } from "../queue";
 import { destinationStore } from "../destinations";
 import { ApiError } from "../errors";
-import { gateStub } from "../gate/gate";
-import { ledgerStub, REPLAY_PAGE, type OutcomeReport } from "../ledger";
+import { gateName, gateStub } from "../gate/gate";
+import { ledgerStub, REPLAY_PAGE } from "../ledger/ledger";
 import { log } from "../log";
 import { loadDestination } from "./destinations";
-import { fieldsFrom, SourceData, type Update } from "../updates";
 import { jsonBody } from "../validation";
 
 /** Pages (of REPLAY_PAGE) replayed per request; what is left stays listed for the next replay. */
@@ -25,7 +23,7 @@ export const activityApi = new Hono<{ Bindings: Env }>()
 		const [ledger, budget] = await Promise.all([
 			ledgerStub(c.env, id).activity(),
 			connection
-				? gateStub(c.env, connection.gate).budgetStatus()
+				? gateStub(c.env, gateName(connection.user)).budgetStatus()
 				: { limit: cfg.OUTREACH_RATE_LIMIT, windowSeconds: cfg.OUTREACH_RATE_WINDOW_SECONDS, usedInWindow: 0, pausedUntil: null },
 		]);
 		return c.json({
@@ -52,30 +50,18 @@ export const activityApi = new Hono<{ Bindings: Env }>()
 	 */
 	.post("/:id/failures/replay", loadDestination, jsonBody(ReplayBody), async (c) => {
 		const id = c.var.destination.id;
-		const mapping = await destinationStore(c.env).getMapping(id);
-		if (!mapping) throw new ApiError("conflict", "This destination has no mapping; PUT one before replaying failures.");
 		const ledger = ledgerStub(c.env, id);
+		if (!(await ledger.mapping(id))) throw new ApiError("conflict", "This destination has no mapping; PUT one before replaying failures.");
 		const ids = c.req.valid("json").ids ?? [];
+		const startedAt = Date.now();
 		let replayed = 0;
 		let unmappableCount = 0;
 		// Page by page, so "replay all" after a bad mapping failed thousands stays within one request's limits.
 		for (let page = 0; page < MAX_REPLAY_PAGES; page++) {
-			const rows = await ledger.beginReplay(ids.slice(page * REPLAY_PAGE, (page + 1) * REPLAY_PAGE));
-			const updates: Update[] = [];
-			const unmappable: OutcomeReport[] = [];
-			for (const row of rows) {
-				const source = SourceData.parse(JSON.parse(row.source));
-				const { fields, error } = fieldsFrom(source, mapping);
-				if (error || Object.keys(fields).length === 0)
-					unmappable.push({ id: row.id, state: "failed", reason: `Replay: ${error ?? "the current mapping maps none of this update's data"}` });
-				else updates.push({ id: row.id, prospectId: source.prospectId, fields });
-			}
-			if (updates.length) await enqueue(c.env, [{ destinationId: id, attempt: 0, delaySeconds: 0, updates }]);
-			if (unmappable.length) await ledger.record(unmappable);
-			replayed += updates.length;
-			unmappableCount += unmappable.length;
-			const more = ids.length > 0 ? ids.length > (page + 1) * REPLAY_PAGE : rows.length === REPLAY_PAGE;
-			if (!more) break;
+			const done = await ledger.replay(id, ids.slice(page * REPLAY_PAGE, (page + 1) * REPLAY_PAGE), startedAt);
+			replayed += done.replayed;
+			unmappableCount += done.unmappable;
+			if (!done.more) break;
 		}
 		log("info", "failures_replayed", { destinationId: id, replayed, unmappable: unmappableCount });
 		return c.json({ replayed });

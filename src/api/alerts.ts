@@ -1,7 +1,7 @@
 import { Hono } from "hono";
 import { AlertConfig, getAlertConfig, noAlerts, postWebhook, putAlertConfig } from "../alerts/config";
 import { ApiError } from "../errors";
-import { ledgerStub } from "../ledger";
+import { ledgerStub } from "../ledger/ledger";
 import { jsonBody } from "../validation";
 import { loadDestination } from "./destinations";
 

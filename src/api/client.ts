@@ -55,6 +55,7 @@ export function apiClient(env: Env, origin: string, ctx?: Parameters<typeof api.
 		rotateIngestToken: (id: string) => result(d[":id"]["ingest-token"].$post(one(id))),
 		connect: (id: string) => result(d[":id"].connect.$post(one(id))),
 		disconnect: (id: string) => result(d[":id"].connection.$delete(one(id))),
+		confirmConnection: (id: string) => result(d[":id"].connection.confirm.$post(one(id))),
 		getMapping: (id: string) => result(d[":id"].mapping.$get(one(id))),
 		// The console forwards what a person typed (a Mapping ID may be "abc"): the API's validator judges it.
 		putMapping: (id: string, json: Typed<MappingInput>) => result(d[":id"].mapping.$put({ ...one(id), json: json as MappingInput })),

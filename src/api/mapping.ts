@@ -1,11 +1,13 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import { config } from "../config";
-import { destinationStore } from "../destinations";
+import { connectionOf } from "../connection";
+import { destinationStore, type DestinationRecord } from "../destinations";
 import { ApiError } from "../errors";
 import { gateStub, type Gate } from "../gate/gate";
 import { log } from "../log";
-import { Mapping, mappingWarnings, SegmentStatus, statusWord } from "../mapping";
+import { ledgerStub } from "../ledger/ledger";
+import { fieldSources, Mapping, mappingWarnings, SegmentStatus, sharedFieldWarnings, statusWord, type StoredMapping } from "../mapping";
 import { customField } from "../outreach/attributes";
 import { describeOutreachError, outreachRequest, type OutreachResponse } from "../outreach/api";
 import { jsonBody } from "../validation";
@@ -48,8 +50,9 @@ export function parseFieldRules(doc: unknown): Map<string, FieldRule> {
 }
 
 /** Reads the field rules with the destination's access token (through its gate); 409 when not connected. */
-async function fieldRules(env: Env, destinationId: string): Promise<Map<string, FieldRule>> {
-	const connection = await destinationStore(env).getConnection(destinationId);
+async function fieldRules(env: Env, destination: DestinationRecord): Promise<Map<string, FieldRule>> {
+	const destinationId = destination.id;
+	const connection = await connectionOf(env, destination);
 	const reconnect = `Connect it with POST /api/destinations/${destinationId}/connect, then verify again.`;
 	if (!connection) throw new ApiError("conflict", `Destination '${destinationId}' is not connected to Outreach. ${reconnect}`);
 	const gate = gateStub(env, connection.gate);
@@ -161,24 +164,47 @@ function isHttpUrl(value: string): boolean {
  * against the field rules an Outreach administrator set (`POST /:id/mapping/verify`).
  */
 export const mappingApi = new Hono<{ Bindings: Env }>()
+	/**
+	 * Saves the mapping through the destination's ledger (its one writer), which moves every field whose source
+	 * changed to its next revision: updates made under the old mapping are then superseded, never written.
+	 * Answers the mapping, its warnings, and `remapped`: the fields that now come from somewhere new.
+	 */
 	.put("/:id/mapping", loadDestination, jsonBody(Mapping), async (c) => {
 		const mapping = c.req.valid("json");
-		await destinationStore(c.env).putMapping(c.var.destination.id, mapping);
-		log("info", "mapping_saved", { destinationId: c.var.destination.id, segments: mapping.segments.length, attributes: mapping.attributes.length });
-		return c.json({ ...mapping, warnings: mappingWarnings(mapping) });
+		const id = c.var.destination.id;
+		const { stored, changed } = await ledgerStub(c.env, id).putMapping(id, mapping);
+		destinationStore(c.env).forget(id);
+		const mapped = fieldSources(mapping);
+		const remapped = changed.filter((f) => mapped.has(f));
+		log("info", "mapping_saved", { destinationId: id, segments: mapping.segments.length, attributes: mapping.attributes.length, remapped: remapped.length });
+		const warnings = [...mappingWarnings(mapping), ...sharedFieldWarnings(mapping, await otherMappings(c.env, id))];
+		return c.json({ ...withoutRevisions(stored), warnings, remapped });
 	})
 	.get("/:id/mapping", loadDestination, async (c) => {
 		const id = c.var.destination.id;
-		const mapping = await destinationStore(c.env).getMapping(id);
+		const mapping = await ledgerStub(c.env, id).mapping(id);
 		if (!mapping) throw new ApiError("not_found", `Destination '${id}' has no mapping yet. Save one with PUT /api/destinations/${id}/mapping.`);
-		return c.json(mapping);
+		return c.json(withoutRevisions(mapping));
 	})
 	.post("/:id/mapping/verify", loadDestination, async (c) => {
 		const id = c.var.destination.id;
-		const store = destinationStore(c.env);
-		const mapping = await store.getMapping(id);
+		const mapping = await ledgerStub(c.env, id).mapping(id);
 		if (!mapping) throw new ApiError("conflict", `Destination '${id}' has no mapping to verify. Save one with PUT /api/destinations/${id}/mapping first.`);
-		const rules = await fieldRules(c.env, id);
+		const rules = await fieldRules(c.env, c.var.destination);
 		const problems = verifyMapping(mapping, rules);
-		return c.json({ ok: problems.length === 0, problems });
+		const warnings = sharedFieldWarnings(mapping, await otherMappings(c.env, id));
+		return c.json({ ok: problems.length === 0, problems, warnings });
 	});
+
+/** The mapping as the API shows it: revisions are the product's own bookkeeping. */
+function withoutRevisions({ revisions: _revisions, ...mapping }: StoredMapping): Mapping {
+	return mapping;
+}
+
+/** Every other destination's name and mapping (KV's copies: a warning may lag a minute behind a change). */
+async function otherMappings(env: Env, destinationId: string) {
+	const store = destinationStore(env);
+	const others = (await store.list()).filter((d) => d.id !== destinationId);
+	const mappings = await Promise.all(others.map((d) => store.getMapping(d.id)));
+	return others.flatMap((d, i) => (mappings[i] ? [{ id: d.id, name: d.name, mapping: mappings[i]! }] : []));
+}

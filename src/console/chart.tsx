@@ -1,4 +1,7 @@
-import type { Activity, Counts } from "../api/client";
+import type { Activity } from "../api/client";
+
+/** An hour's counts (held work is counted in total only). */
+type Counts = Omit<Activity["hours"][number], "hour">;
 import { num, utc } from "./format";
 
 /** The outcome series stacked in each hour's bar, bottom to top; together they make `received`. */

@@ -24,6 +24,12 @@ export function connectionBadge(d: Pick<Destination, "status">) {
 					Reconnect required
 				</Badge>
 			);
+		case "confirmation_required":
+			return (
+				<Badge tone="warn" title="A sign-in started through the API waits for you to confirm the Outreach user">
+					Confirmation required
+				</Badge>
+			);
 		default:
 			return <Badge tone="neutral">Not connected</Badge>;
 	}

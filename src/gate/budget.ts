@@ -10,14 +10,12 @@
  * drive it with any clock.
  */
 
-export type BudgetOptions = { limit: number; windowMs: number };
-
 /**
- * How long a granted call may stay unanswered (three 15 s requests for a 401's refresh-and-retry, plus
- * waiting its turn). An unsettled grant counts against the budget until settled or this long after it was
- * given, whatever the window's length; the gate locks a field for as long (src/gate/versions.ts).
+ * `leaseMs`: how long a granted call may stay unanswered (GRANT_LEASE_SECONDS). An unsettled grant counts
+ * against the budget until settled or this long after it was given, whatever the window's length; the gate
+ * locks the call's fields for as long (src/gate/versions.ts).
  */
-export const CALL_LEASE_MS = 90_000;
+export type BudgetOptions = { limit: number; windowMs: number; leaseMs: number };
 
 /** What the server last said about the budget, tied to the grant whose response said it. */
 type ServerView = { grantId: number; remaining: number; resetAt: number };
@@ -54,7 +52,7 @@ export class Budget {
 			.exec<{ n: number }>(
 				`SELECT COUNT(*) AS n FROM budget_grants WHERE at > ? OR (settled = 0 AND at > ?)`,
 				now - this.opts.windowMs,
-				now - CALL_LEASE_MS,
+				now - this.opts.leaseMs,
 			)
 			.one().n;
 	}
@@ -75,7 +73,7 @@ export class Budget {
 		this.sql.exec(
 			`DELETE FROM budget_grants WHERE at <= ? AND (settled = 1 OR at <= ?)`,
 			now - this.opts.windowMs,
-			now - CALL_LEASE_MS,
+			now - this.opts.leaseMs,
 		);
 		const paused = now < this.pausedUntil;
 		const used = this.used(now);
@@ -99,7 +97,7 @@ export class Budget {
 				 WHERE at > ? OR (settled = 0 AND at > ?) ORDER BY t LIMIT ?`,
 				now,
 				now - windowMs,
-				now - CALL_LEASE_MS,
+				now - this.opts.leaseMs,
 				Math.min(m, limit),
 			)
 			.toArray()
@@ -125,6 +123,11 @@ export class Budget {
 	/** Logs a call already made outside the budget (e.g. `users/me` while connecting, before the gate was known). */
 	record(at: number): void {
 		this.sql.exec(`INSERT INTO budget_grants (at, settled) VALUES (?, 1)`, at);
+	}
+
+	/** Takes back grants whose calls were never sent (their lease was too short to send them safely). */
+	cancel(ids: number[]): void {
+		for (const id of ids) this.sql.exec(`DELETE FROM budget_grants WHERE id = ? AND settled = 0`, id);
 	}
 
 	/** Moves grants to the time Outreach answered them (never earlier than they were given). */

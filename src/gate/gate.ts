@@ -1,109 +1,244 @@
 import { DurableObject } from "cloudflare:workers";
-import type { ConnectionRecord, OutreachUser } from "../destinations";
-import { Budget, type BudgetStatus } from "./budget";
 import { config } from "../config";
-import type { Version } from "../updates";
-import { FieldVersions } from "./versions";
+import type { ConnectionRecord, OutreachUser } from "../destinations";
+import { log } from "../log";
 import type { TokenGrant } from "../outreach/oauth";
-import { TokenCustody, type AccessResult } from "./tokens";
+import { Budget, type BudgetStatus } from "./budget";
+import { Moves } from "./moves";
+import { TokenCustody, type AccessResult, type GrantRow } from "./tokens";
+import { FieldVersions, type ExportedVersion, type FieldVersion } from "./versions";
 
 /**
- * The gate: one Durable Object per Outreach user (named by `gateName`), the single writer of that user's
- * rate budget, of its destinations' OAuth grants, and of each prospect field's applied version.
- * Token custody lives in ./tokens, the budget in ./budget; this class wires them to its storage.
+ * The gate: one Durable Object per Outreach user (named by the user's id, so an email change is the same
+ * gate), the single writer of that user's rate budget, of its destinations' OAuth grants, and of each
+ * destination's prospect-field versions. Token custody lives in ./tokens, the budget in ./budget, versions in
+ * ./versions and moves between gates in ./moves; this class wires them to its storage and its alarm.
  */
 export class Gate extends DurableObject<Env> {
 	private readonly tokens: TokenCustody;
+	private readonly moves: Moves;
+	private readonly versions: FieldVersions;
+	/** Moves being copied right now, so concurrent admissions wait for one copy instead of starting another. */
+	private readonly copying = new Map<string, Promise<boolean>>();
 
 	constructor(ctx: DurableObjectState, env: Env) {
 		super(ctx, env);
 		this.tokens = new TokenCustody(ctx, env);
+		this.tokens.onMirrorFailed = () => void this.wakeIn(MIRROR_RETRY_MS);
+		this.moves = new Moves(ctx.storage);
+		this.versions = new FieldVersions(ctx.storage);
+	}
+
+	private budgetCache?: Budget;
+	private get budget(): Budget {
+		const c = config(this.env);
+		return (this.budgetCache ??= new Budget(this.ctx.storage, {
+			limit: c.OUTREACH_RATE_LIMIT,
+			windowMs: c.OUTREACH_RATE_WINDOW_SECONDS * 1000,
+			leaseMs: c.GRANT_LEASE_SECONDS * 1000,
+		}));
+	}
+
+	private get name(): string {
+		return (this.ctx.id.name ?? "") || (this.ctx.storage.kv.get("gate.name") as string | undefined) || "";
 	}
 
 	// ─── token custody (src/gate/tokens.ts) ───
-	/** Stores a destination's new grant; answers the connection record it mirrored to KV. */
-	storeGrant(destinationId: string, user: OutreachUser, grant: TokenGrant): Promise<ConnectionRecord> {
-		return this.tokens.store(destinationId, gateName(user), user, grant);
+
+	/**
+	 * Stores a destination's new grant; answers the connection record it mirrored to KV. `formerGate`: the gate
+	 * that held the destination's grant before (a reconnect as another Outreach user): its versions move here.
+	 */
+	async storeGrant(destinationId: string, user: OutreachUser, grant: TokenGrant, formerGate?: string): Promise<ConnectionRecord> {
+		this.rememberName(user);
+		if (formerGate && formerGate !== this.name) this.moves.begin(destinationId, formerGate, Date.now());
+		else this.moves.arrived(destinationId);
+		await this.wakeIn(0);
+		return this.tokens.store(destinationId, this.name, user, grant);
 	}
 
-	removeGrant(destinationId: string): Promise<void> {
-		return this.tokens.remove(destinationId);
+	/** Keeps a grant from an API-started flow until an admin confirms it (`confirmGrant`) or it expires. */
+	async storePendingGrant(destinationId: string, user: OutreachUser, grant: TokenGrant, expiresAt: number): Promise<void> {
+		this.rememberName(user);
+		await this.tokens.storePending(destinationId, user, grant, expiresAt);
+	}
+
+	/** Makes a pending grant the destination's grant; null when it expired or was dropped. */
+	async confirmGrant(destinationId: string, formerGate?: string): Promise<ConnectionRecord | null> {
+		const record = await this.tokens.confirmPending(destinationId, this.name);
+		if (!record) return null;
+		if (formerGate && formerGate !== this.name) this.moves.begin(destinationId, formerGate, Date.now());
+		else this.moves.arrived(destinationId);
+		await this.wakeIn(0);
+		return record;
+	}
+
+	dropPendingGrant(destinationId: string): void {
+		this.tokens.dropPending(destinationId);
+	}
+
+	/** Removes a destination's grant; `movedTo`: the gate it moved to, which will copy its versions from here. */
+	async removeGrant(destinationId: string, movedTo?: string): Promise<void> {
+		if (movedTo && movedTo !== this.name) this.moves.left(destinationId, movedTo, Date.now());
+		await this.tokens.remove(destinationId);
 	}
 
 	accessToken(destinationId: string, rejected?: string): Promise<AccessResult> {
 		return this.tokens.accessToken(destinationId, rejected);
 	}
 
-	markReconnectRequired(destinationId: string, reason: string): Promise<void> {
-		return this.tokens.markReconnectRequired(destinationId, reason);
+	/** A refusal that only a reconnect fixes; `generation`: the grant whose token received it (older ones are ignored). */
+	markReconnectRequired(destinationId: string, reason: string, generation?: number): Promise<void> {
+		return this.tokens.markReconnectRequired(destinationId, reason, generation);
 	}
 
 	/** The destination's connection as this gate holds it (strongly consistent, unlike KV), or null. */
 	connection(destinationId: string): ConnectionRecord | null {
 		return this.tokens.connection(destinationId);
 	}
-	// ─── budget and field versions (src/gate/budget.ts, src/gate/versions.ts) ───
-	private budgetCache?: Budget;
-	private versionsCache?: FieldVersions;
 
-	private get budget(): Budget {
-		const c = config(this.env);
-		return (this.budgetCache ??= new Budget(this.ctx.storage, { limit: c.OUTREACH_RATE_LIMIT, windowMs: c.OUTREACH_RATE_WINDOW_SECONDS * 1000 }));
+	/** Hands a grant to the gate that now answers for this user (an upgrade from gates named by id and email). */
+	handOverGrant(destinationId: string): GrantRow | null {
+		return this.tokens.handOver(destinationId);
 	}
 
-	private get versions(): FieldVersions {
-		return (this.versionsCache ??= new FieldVersions(this.ctx.storage));
+	// ─── moves between gates (src/gate/moves.ts) ───
+
+	/** A page of a destination's versions for the gate it is moving to, and until when a call here may be in flight. */
+	exportVersions(destinationId: string, after: { prospectId: number; field: string } | null, limit: number): { rows: ExportedVersion[]; busyUntil: number } {
+		return { rows: this.versions.exportPage(destinationId, after, limit), busyUntil: this.versions.busyUntil(destinationId, Date.now()) };
+	}
+
+	/** The destination's versions are safe in `toGate`: forget them here and refuse its calls from now on. */
+	release(destinationId: string, toGate: string): void {
+		this.versions.forget(destinationId);
+		this.moves.left(destinationId, toGate, Date.now());
 	}
 
 	/**
-	 * The one call per consumer batch: access tokens for the batch's destinations, then — in one synchronous,
-	 * atomic step — field-version checks and budget grants for its calls (oldest first). Calls it cannot
-	 * grant now come back with a time to return.
+	 * Copies a moving destination's versions here, a few pages per call; true once complete. Resumable: the
+	 * cursor is stored, so an evicted gate continues where it stopped.
 	 */
-	async admit(calls: AdmitCall[]): Promise<AdmitResult> {
-		const destinations = [...new Set(calls.map((c) => c.destinationId))];
-		const access = await Promise.all(destinations.map((d) => this.tokens.accessToken(d)));
-		const tokens: Record<string, string> = {};
+	private continueMove(destinationId: string): Promise<boolean> {
+		const running = this.copying.get(destinationId);
+		if (running) return running;
+		const p = this.copyPages(destinationId).finally(() => this.copying.delete(destinationId));
+		this.copying.set(destinationId, p);
+		return p;
+	}
+
+	private async copyPages(destinationId: string): Promise<boolean> {
+		const move = this.moves.pending(destinationId);
+		if (!move) return true;
+		const from = gateStub(this.env, move.from_gate);
+		let cursor = move.cursor ? (JSON.parse(move.cursor) as { prospectId: number; field: string }) : null;
+		for (let page = 0; page < MOVE_PAGES_PER_CALL; page++) {
+			const { rows, busyUntil } = await from.exportVersions(destinationId, cursor, MOVE_PAGE);
+			this.versions.importPage(destinationId, rows as ExportedVersion[], Date.now());
+			if (rows.length > 0) {
+				cursor = { prospectId: rows.at(-1)!.prospectId, field: rows.at(-1)!.field };
+				this.moves.saveCursor(destinationId, JSON.stringify(cursor));
+			}
+			if (rows.length === MOVE_PAGE) continue;
+			// A call the old gate granted may still land: wait until its lease ends, then take a last page.
+			if (busyUntil > Date.now()) return false;
+			const last = await from.exportVersions(destinationId, cursor, MOVE_PAGE);
+			this.versions.importPage(destinationId, last.rows as ExportedVersion[], Date.now());
+			if (last.rows.length === MOVE_PAGE) continue;
+			await from.release(destinationId, this.name);
+			this.moves.finish(destinationId);
+			log("info", "versions_moved", { destinationId, from: move.from_gate, to: this.name });
+			return true;
+		}
+		return false;
+	}
+
+	/** Takes over a destination whose grant sits in a gate named the old way (an upgrade). */
+	private async adoptFrom(destinationId: string, formerGate: string): Promise<void> {
+		if (this.tokens.connection(destinationId) || this.moves.pending(destinationId) || formerGate === this.name) return;
+		const row = await gateStub(this.env, formerGate).handOverGrant(destinationId);
+		if (!row) return;
+		this.ctx.storage.kv.put("gate.name", this.name || String(row.user_id));
+		this.moves.begin(destinationId, formerGate, Date.now());
+		await this.tokens.adopt(destinationId, row, this.name);
+		log("info", "grant_adopted", { destinationId, from: formerGate });
+	}
+
+	// ─── budget and field versions (src/gate/budget.ts, src/gate/versions.ts) ───
+
+	/**
+	 * The one call per consumer round: access tokens for the round's destinations, then — in one synchronous,
+	 * atomic step — version checks and budget grants for its calls (oldest first). Calls it cannot grant now
+	 * come back with a time to return. Each grant carries its lease: the call may be sent only while more than
+	 * the request timeout is left of it.
+	 */
+	async admit(request: AdmitRequest): Promise<AdmitResult> {
+		const destinations = Object.keys(request.destinations);
 		const held: AdmitResult["held"] = {};
-		destinations.forEach((d, i) => {
-			const a = access[i]!;
-			if (a.ok) tokens[d] = a.token;
-			else held[d] = a;
-		});
+		const tokens: AdmitResult["tokens"] = {};
+		await Promise.all(
+			destinations.map(async (d) => {
+				const former = request.destinations[d]!.formerGate;
+				if (former) await this.adoptFrom(d, former);
+				const away = this.moves.awayTo(d);
+				if (away) {
+					held[d] = { ok: false, status: "moved", to: away, reason: `This destination's connection moved to another Outreach user's gate.` };
+					return;
+				}
+				if (this.moves.pending(d) && !(await this.continueMove(d))) {
+					held[d] = { ok: false, status: "unavailable", reason: "Its versions are moving from its former Outreach user's gate.", retryAfterMs: MOVE_RETRY_MS };
+					await this.wakeIn(MOVE_RETRY_MS);
+					return;
+				}
+				const a = await this.tokens.accessToken(d);
+				if (a.ok) tokens[d] = { token: a.token, generation: a.generation };
+				else held[d] = a;
+			}),
+		);
 		// From here on nothing awaits: version checks and grants are one atomic step.
 		const now = Date.now();
+		const leaseUntil = now + config(this.env).GRANT_LEASE_SECONDS * 1000;
+		for (const d of destinations) this.versions.learnRevisions(d, request.destinations[d]!.revisions);
 		const result: AdmitResult = { now, tokens, held, granted: [], stale: [], done: [], deferred: [] };
 		const candidates: { call: AdmitCall; fields: string[] }[] = [];
-		for (const call of calls) {
+		const lockedNow = new Set<string>();
+		for (const call of request.calls) {
 			if (held[call.destinationId]) continue;
-			const check = this.versions.check(call.prospectId, call.fields, now);
+			this.versions.learnRevisions(call.destinationId, revisionsIn(call.fields));
+			const check = this.versions.check(call.destinationId, call.prospectId, call.fields, now, lockedNow);
 			if (check.kind === "stale") result.stale.push(call.key);
 			else if (check.kind === "done") result.done.push(call.key);
 			else if (check.kind === "busy") result.deferred.push({ key: call.key, at: check.until });
 			else {
 				candidates.push({ call, fields: check.fields });
-				// Locks the fields, so a later call in this same step for the same field waits for this one.
-				this.versions.advance(call.prospectId, call.fields, check.fields, now);
+				for (const f of check.fields) lockedNow.add(`${call.prospectId}\u0000${f}`);
 			}
 		}
 		const { granted, slots } = this.budget.grant(candidates.length, now);
 		candidates.forEach((c, i) => {
-			if (i < granted.length) result.granted.push({ key: c.call.key, grantId: granted[i]!, fields: c.fields });
-			else {
-				// No budget for it now: release the lock; its version stays unconfirmed, so it is fresh on return.
-				this.versions.settle(c.call.prospectId, pick(c.call.fields, c.fields), false);
-				result.deferred.push({ key: c.call.key, at: slots[i - granted.length]! });
-			}
+			if (i < granted.length) {
+				const grantId = granted[i]!;
+				this.versions.advance(c.call.destinationId, c.call.prospectId, pick(c.call.fields, c.fields), grantId, now, leaseUntil);
+				result.granted.push({ key: c.call.key, grantId, fields: c.fields, leaseUntil });
+			} else result.deferred.push({ key: c.call.key, at: slots[i - granted.length]! });
 		});
 		return result;
 	}
 
-	/** Once per consumer batch, after its calls: when Outreach answered each, what it said, which fields landed. */
+	/** Once per consumer round, after its calls: when Outreach answered each, what it said, which fields landed. */
 	settle(report: SettleReport): void {
-		this.budget.settle(report.calls.map((c) => ({ id: c.grantId, at: c.answeredAt })));
-		for (const c of report.calls) this.versions.settle(c.prospectId, c.fields, c.delivered);
+		const sent = report.calls.filter((c) => c.sent);
+		this.budget.cancel(report.calls.filter((c) => !c.sent).map((c) => c.grantId));
+		this.budget.settle(sent.map((c) => ({ id: c.grantId, at: c.answeredAt })));
+		for (const c of report.calls)
+			this.versions.settle(c.destinationId, c.prospectId, c.fields, c.grantId, { delivered: c.delivered, known: c.known || !c.sent });
 		if (report.observed) this.budget.observe(report.observed.grantId, report.observed.remaining, report.observed.resetAt);
 		if (report.pauseUntil) this.budget.pause(report.pauseUntil);
+	}
+
+	/** Which of these calls' versions Outreach already confirmed (the dead-letter consumer asks before failing them). */
+	confirmed(calls: { key: string; destinationId: string; prospectId: number; fields: Record<string, FieldVersion> }[]): string[] {
+		return calls.filter((c) => this.versions.confirmed(c.destinationId, c.prospectId, c.fields)).map((c) => c.key);
 	}
 
 	/** Logs a call this user's token already made outside a batch (users/me during the OAuth callback). */
@@ -124,23 +259,75 @@ export class Gate extends DurableObject<Env> {
 	budgetStatus(): BudgetStatus {
 		return this.budget.status(Date.now());
 	}
+
+	// ─── the alarm: mirror writes to retry, moves to continue, old versions to prune ───
+
+	private async wakeIn(ms: number): Promise<void> {
+		const at = Date.now() + ms;
+		const current = await this.ctx.storage.getAlarm();
+		if (current === null || current > at) await this.ctx.storage.setAlarm(at);
+	}
+
+	override async alarm(): Promise<void> {
+		const unwritten = await this.tokens.healMirrors();
+		let unfinished = false;
+		for (const move of this.moves.all()) unfinished = !(await this.continueMove(move.destination_id).catch(() => false)) || unfinished;
+		const now = Date.now();
+		const lastPrune = (this.ctx.storage.kv.get("versions.prunedAt") as number | undefined) ?? 0;
+		if (now - lastPrune >= DAY) {
+			// Versions outlive every failure that could still be replayed against them (RETENTION_DAYS after its
+			// last touch): a version is touched whenever an update is checked against it.
+			const pruned = this.versions.prune(now - (config(this.env).RETENTION_DAYS + 1) * DAY, now);
+			this.ctx.storage.kv.put("versions.prunedAt", now);
+			if (pruned) log("info", "versions_pruned", { gate: this.name, rows: pruned });
+		}
+		const next = unwritten ? MIRROR_RETRY_MS : unfinished ? MOVE_RETRY_MS : DAY;
+		await this.ctx.storage.setAlarm(now + next);
+	}
+
+	private rememberName(user: OutreachUser): void {
+		if (!this.ctx.storage.kv.get("gate.name")) this.ctx.storage.kv.put("gate.name", gateName(user));
+	}
 }
+
+const DAY = 86_400_000;
+const MIRROR_RETRY_MS = 5_000;
+const MOVE_RETRY_MS = 2_000;
+const MOVE_PAGE = 500;
+const MOVE_PAGES_PER_CALL = 20;
 
 function pick<T>(record: Record<string, T>, names: string[]): Record<string, T> {
 	return Object.fromEntries(names.map((n) => [n, record[n]!]));
 }
 
-/** One prospect PATCH a consumer batch wants to make; `key` identifies it in the answer. */
-export type AdmitCall = { key: string; destinationId: string; prospectId: number; fields: Record<string, Version> };
+/** The revision each field of a call was mapped under: a newer one than the gate knew is news to it. */
+function revisionsIn(fields: Record<string, FieldVersion>): Record<string, number> {
+	return Object.fromEntries(Object.entries(fields).map(([f, { v }]) => [f, v[0]]));
+}
+
+/** One prospect PATCH a consumer round wants to make; `key` identifies it in the answer. */
+export type AdmitCall = { key: string; destinationId: string; prospectId: number; fields: Record<string, FieldVersion> };
+
+export type AdmitRequest = {
+	calls: AdmitCall[];
+	/**
+	 * Per destination in the round: the revisions of its mapping as the consumer read it, and the gate that held
+	 * its grant before when the connection record names a gate of the old naming (an upgrade).
+	 */
+	destinations: Record<string, { revisions: Record<string, number>; formerGate?: string }>;
+};
+
+export type HeldReason = Exclude<AccessResult, { ok: true }> | { ok: false; status: "moved"; to: string; reason: string };
 
 export type AdmitResult = {
 	now: number;
-	/** Access token per destination that may call Outreach now. */
-	tokens: Record<string, string>;
-	/** Destinations whose calls must wait (connection lost, not connected, token endpoint unavailable). */
-	held: Record<string, Exclude<AccessResult, { ok: true }>>;
-	granted: { key: string; grantId: number; fields: string[] }[];
-	/** Calls all of whose fields were already applied at a newer version: superseded. */
+	/** Access token (and its grant's generation) per destination that may call Outreach now. */
+	tokens: Record<string, { token: string; generation: number }>;
+	/** Destinations whose calls must wait (connection lost, not connected, token endpoint unavailable, moved). */
+	held: Record<string, HeldReason>;
+	/** Granted calls; each may be sent only while more than the request timeout is left before `leaseUntil`. */
+	granted: { key: string; grantId: number; fields: string[]; leaseUntil: number }[];
+	/** Calls all of whose fields were already applied at a newer version, or mapped under an older revision: superseded. */
 	stale: string[];
 	/** Calls whose own version already reached Outreach (duplicates, retried batches): delivered. */
 	done: string[];
@@ -148,17 +335,32 @@ export type AdmitResult = {
 };
 
 export type SettleReport = {
-	calls: { grantId: number; answeredAt: number; prospectId: number; fields: Record<string, Version>; delivered: boolean }[];
+	calls: {
+		grantId: number;
+		destinationId: string;
+		prospectId: number;
+		fields: Record<string, FieldVersion>;
+		/** False when the call was not sent at all (too little of its lease was left). */
+		sent: boolean;
+		answeredAt: number;
+		delivered: boolean;
+		/** Whether Outreach's answer is known (false after a timeout or a network error: it may still apply). */
+		known: boolean;
+	}[];
 	/** The newest X-RateLimit-* reading, tied to the grant whose answer carried it. */
 	observed?: { grantId: number; remaining: number; resetAt: number };
 	/** A 429 said: no calls until then. */
 	pauseUntil?: number;
 };
 
+/** The gate of an Outreach user: one per user id (an email change is the same user), shared by all its destinations. */
+export function gateName(user: Pick<OutreachUser, "id">): string {
+	return String(user.id);
+}
 
-/** The gate of an Outreach user: one per user, shared by all the destinations that user connected. */
-export function gateName(user: OutreachUser): string {
-	return `${user.id}:${user.email.toLowerCase()}`;
+/** The gate that answers for the user a connection record names, when the record names a gate the old way (`<id>:<email>`). */
+export function formerGateOf(connection: Pick<ConnectionRecord, "gate" | "user">): string | undefined {
+	return connection.gate !== gateName(connection.user) ? connection.gate : undefined;
 }
 
 export function gateStub(env: Env, name: string): DurableObjectStub<Gate> {

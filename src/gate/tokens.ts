@@ -26,7 +26,7 @@ import { refreshGrant, type TokenGrant, type TokenResult } from "../outreach/oau
  * its updates, it does not fail them).
  */
 export type AccessResult =
-	| { ok: true; token: string }
+	| { ok: true; token: string; generation: number }
 	| { ok: false; status: "reconnect_required" | "not_connected"; reason: string }
 	| { ok: false; status: "unavailable"; reason: string; retryAfterMs: number };
 
@@ -49,7 +49,7 @@ const SealedGrant = z.object({
 });
 type SealedGrant = z.infer<typeof SealedGrant>;
 
-type GrantRow = {
+export type GrantRow = {
 	destination_id: string;
 	gate: string;
 	user_id: number;
@@ -73,6 +73,8 @@ export class TokenCustody {
 	private readonly pending = new Map<string, Promise<AccessResult>>();
 	/** Serialises KV mirror writes per destination so KV always ends with the latest row. */
 	private readonly mirrors = new Map<string, Promise<void>>();
+	/** Called when a mirror write failed and must be retried (the gate's alarm retries it). */
+	onMirrorFailed: () => void = () => {};
 
 	constructor(
 		readonly ctx: DurableObjectState,
@@ -91,29 +93,107 @@ export class TokenCustody {
 			failures INTEGER NOT NULL DEFAULT 0,
 			updated_at INTEGER NOT NULL
 		)`);
+		ctx.storage.sql.exec(`CREATE TABLE IF NOT EXISTS pending_grants (
+			destination_id TEXT PRIMARY KEY, user_id INTEGER NOT NULL, user_email TEXT NOT NULL, sealed TEXT NOT NULL,
+			expires_at INTEGER NOT NULL)`);
+		ctx.storage.sql.exec(`CREATE TABLE IF NOT EXISTS mirror_pending (destination_id TEXT PRIMARY KEY, since INTEGER NOT NULL)`);
 	}
 
 	/** Stores a new grant for a destination (replacing any earlier one), marks it connected, and returns the KV record. */
 	async store(destinationId: string, gateName: string, user: OutreachUser, grant: TokenGrant): Promise<ConnectionRecord> {
 		const sealed = await this.seal(destinationId, { ...grant, obtainedAt: Date.now() });
 		// One statement after the last await: the row changes atomically, whatever else interleaved.
+		this.insertGrant(destinationId, gateName, user, sealed);
+		const record = this.connection(destinationId)!; // read before the next await: this grant, as stored
+		log("info", "grant_stored", { destinationId, userId: user.id });
+		await this.mirror(destinationId);
+		return record;
+	}
+
+	/**
+	 * One statement after the last await: the row changes atomically, whatever else interleaved. Generations only
+	 * grow, across gates too (they start from the clock), so an answer to an older grant never touches a newer one.
+	 */
+	private insertGrant(destinationId: string, gateName: string, user: OutreachUser, sealed: string): void {
+		const now = Date.now();
 		this.ctx.storage.sql.exec(
 			`INSERT INTO grants (destination_id, gate, user_id, user_email, status, reason, sealed, generation, retry_at, failures, updated_at)
-			 VALUES (?, ?, ?, ?, 'connected', NULL, ?, 1, 0, 0, ?)
+			 VALUES (?, ?, ?, ?, 'connected', NULL, ?, ?, 0, 0, ?)
 			 ON CONFLICT (destination_id) DO UPDATE SET gate = excluded.gate, user_id = excluded.user_id,
 			   user_email = excluded.user_email, status = 'connected', reason = NULL, sealed = excluded.sealed,
-			   generation = grants.generation + 1, retry_at = 0, failures = 0, updated_at = excluded.updated_at`,
+			   generation = MAX(grants.generation + 1, excluded.generation), retry_at = 0, failures = 0, updated_at = excluded.updated_at`,
 			destinationId,
 			gateName,
 			user.id,
 			user.email,
 			sealed,
-			Date.now(),
+			now,
+			now,
 		);
-		const record = this.connection(destinationId)!; // read before the next await: this grant, as stored
-		log("info", "grant_stored", { destinationId, userId: user.id });
+	}
+
+	/**
+	 * Keeps a grant from a flow started through the API until an admin confirms it (or 10 minutes pass): such
+	 * a flow's authorize URL is not bound to a console session, so whoever completed it must be confirmed.
+	 */
+	async storePending(destinationId: string, user: OutreachUser, grant: TokenGrant, expiresAt: number): Promise<void> {
+		const sealed = await this.seal(destinationId, { ...grant, obtainedAt: Date.now() });
+		this.ctx.storage.sql.exec(
+			`INSERT INTO pending_grants (destination_id, user_id, user_email, sealed, expires_at) VALUES (?, ?, ?, ?, ?)
+			 ON CONFLICT (destination_id) DO UPDATE SET user_id = excluded.user_id, user_email = excluded.user_email,
+			   sealed = excluded.sealed, expires_at = excluded.expires_at`,
+			destinationId,
+			user.id,
+			user.email,
+			sealed,
+			expiresAt,
+		);
+		log("info", "grant_pending", { destinationId, userId: user.id });
+	}
+
+	/** Makes the pending grant the destination's grant; null when there is none (never stored, dropped or expired). */
+	async confirmPending(destinationId: string, gateName: string): Promise<ConnectionRecord | null> {
+		const row = this.ctx.storage.sql
+			.exec<{ user_id: number; user_email: string; sealed: string; expires_at: number }>(`SELECT * FROM pending_grants WHERE destination_id = ?`, destinationId)
+			.toArray()[0];
+		this.ctx.storage.sql.exec(`DELETE FROM pending_grants WHERE destination_id = ?`, destinationId);
+		if (!row || row.expires_at < Date.now()) return null;
+		this.insertGrant(destinationId, gateName, { id: row.user_id, email: row.user_email }, row.sealed);
+		const record = this.connection(destinationId)!;
+		log("info", "grant_stored", { destinationId, userId: row.user_id, confirmed: true });
 		await this.mirror(destinationId);
 		return record;
+	}
+
+	dropPending(destinationId: string): void {
+		this.ctx.storage.sql.exec(`DELETE FROM pending_grants WHERE destination_id = ?`, destinationId);
+	}
+
+	/** Hands a destination's grant row to another gate (an upgrade from gates named by id and email) and forgets it. */
+	handOver(destinationId: string): GrantRow | null {
+		const row = this.row(destinationId);
+		if (!row) return null;
+		this.ctx.storage.sql.exec(`DELETE FROM grants WHERE destination_id = ?`, destinationId);
+		return row;
+	}
+
+	/** Takes a grant row handed over by another gate, as this gate's, unless this gate already holds a newer one. */
+	async adopt(destinationId: string, row: GrantRow, gateName: string): Promise<void> {
+		if (this.row(destinationId)) return;
+		this.ctx.storage.sql.exec(
+			`INSERT INTO grants (destination_id, gate, user_id, user_email, status, reason, sealed, generation, retry_at, failures, updated_at)
+			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?)`,
+			destinationId,
+			gateName,
+			row.user_id,
+			row.user_email,
+			row.status,
+			row.reason,
+			row.sealed,
+			row.generation,
+			Date.now(),
+		);
+		await this.mirror(destinationId);
 	}
 
 	/** Removes a destination's grant only; other destinations of the same user keep theirs. */
@@ -134,6 +214,7 @@ export class TokenCustody {
 			...(row.reason ? { reason: row.reason } : {}),
 			updatedAt: new Date(row.updated_at).toISOString(),
 			grant: row.sealed,
+			generation: row.generation,
 		};
 	}
 
@@ -152,12 +233,28 @@ export class TokenCustody {
 		}
 	}
 
-	/** Marks the destination's connection lost (e.g. a scope is missing); its updates are then held. */
-	async markReconnectRequired(destinationId: string, reason: string): Promise<void> {
+	/**
+	 * Marks the destination's connection lost (e.g. a scope is missing); its updates are then held. Only the
+	 * grant generation that received the refusal is marked: a 403 answered to a token of an older grant, after
+	 * a reconnect, leaves the new grant alone.
+	 */
+	async markReconnectRequired(destinationId: string, reason: string, generation?: number): Promise<void> {
 		const row = this.row(destinationId);
-		if (!row) return;
+		if (!row || (generation !== undefined && generation !== row.generation)) return;
 		this.markLost(destinationId, row.generation, reason);
 		await this.mirror(destinationId);
+	}
+
+	/** Mirrors again every connection whose KV write failed; answers whether some are still not written. */
+	async healMirrors(): Promise<boolean> {
+		const ids = this.ctx.storage.sql.exec<{ destination_id: string }>(`SELECT destination_id FROM mirror_pending`).toArray();
+		for (const { destination_id } of ids) await this.mirror(destination_id);
+		return this.ctx.storage.sql.exec(`SELECT 1 FROM mirror_pending LIMIT 1`).toArray().length > 0;
+	}
+
+	/** The destinations whose grants this gate holds (connected or not). */
+	destinations(): string[] {
+		return this.ctx.storage.sql.exec<{ destination_id: string }>(`SELECT destination_id FROM grants`).toArray().map((r) => r.destination_id);
 	}
 
 	// ─── internals ──────────────────────────────────────────────────────────────────────────────────────
@@ -181,10 +278,10 @@ export class TokenCustody {
 		const grant = opened.grant;
 		const now = Date.now();
 		const usable = grant.accessToken !== rejected && grant.expiresAt - now > margin(grant, LAST_USE);
-		if (usable && !refreshDue(grant, now)) return { ok: true, token: grant.accessToken };
+		if (usable && !refreshDue(grant, now)) return { ok: true, token: grant.accessToken, generation: row.generation };
 		if (row.retry_at > now) {
 			// Backing off after a transient failure: keep using the current token while it lasts.
-			if (usable) return { ok: true, token: grant.accessToken };
+			if (usable) return { ok: true, token: grant.accessToken, generation: row.generation };
 			return unavailable(row.reason ?? "Outreach's token endpoint failed recently", row.retry_at - now);
 		}
 		if (!grant.refreshToken) {
@@ -217,7 +314,7 @@ export class TokenCustody {
 			destinationId,
 			row.generation,
 		);
-		if (stillUsable) return { ok: true, token: grant.accessToken };
+		if (stillUsable) return { ok: true, token: grant.accessToken, generation: row.generation };
 		return unavailable(result.reason, backoffMs);
 	}
 
@@ -235,7 +332,7 @@ export class TokenCustody {
 		).rowsWritten;
 		if (written === 0) return this.afterRace(destinationId);
 		await this.mirror(destinationId);
-		return { ok: true, token: next.accessToken };
+		return { ok: true, token: next.accessToken, generation: row.generation };
 	}
 
 	/**
@@ -300,8 +397,9 @@ export class TokenCustody {
 
 	/**
 	 * Writes the row's current state to KV `connection:<id>` (or deletes it). Chained per destination and read
-	 * at write time, so however writes interleave, the last one reflects the latest row. A KV failure is
-	 * logged, not thrown: SQLite is the authority, and the next change mirrors again.
+	 * at write time, so however writes interleave, the last one reflects the latest row. A KV failure is not
+	 * thrown (SQLite is the authority): the destination is noted in `mirror_pending` and the gate's alarm
+	 * writes it again until it sticks (`healMirrors`).
 	 */
 	private mirror(destinationId: string): Promise<void> {
 		const store = destinationStore(this.env);
@@ -311,8 +409,11 @@ export class TokenCustody {
 			try {
 				if (record) await store.putConnection(destinationId, record);
 				else await store.deleteConnection(destinationId);
+				this.ctx.storage.sql.exec(`DELETE FROM mirror_pending WHERE destination_id = ?`, destinationId);
 			} catch (err) {
 				log("error", "connection_mirror_failed", { destinationId, error: err instanceof Error ? err.name : "Error" });
+				this.ctx.storage.sql.exec(`INSERT OR IGNORE INTO mirror_pending (destination_id, since) VALUES (?, ?)`, destinationId, Date.now());
+				this.onMirrorFailed();
 			}
 		});
 		this.mirrors.set(destinationId, next);

@@ -6,6 +6,7 @@ import { z } from "zod";
  */
 
 export const JSON_API = "application/vnd.api+json";
+/** The default request timeout (OUTREACH_TIMEOUT_SECONDS sets the one delivery uses). */
 const TIMEOUT_MS = 15_000;
 
 export const OutreachErrorItem = z.looseObject({
@@ -74,9 +75,10 @@ export function parseRateInfo(headers: Headers, errors: OutreachErrorItem[] = []
 export async function outreachRequest(
 	base: string,
 	accessToken: string,
-	method: "GET" | "PATCH",
+	method: "GET" | "PATCH" | "POST",
 	path: string,
 	body?: unknown,
+	timeoutMs = TIMEOUT_MS,
 ): Promise<OutreachResponse> {
 	let res: Response;
 	try {
@@ -84,7 +86,7 @@ export async function outreachRequest(
 			method,
 			headers: { Authorization: `Bearer ${accessToken}`, Accept: JSON_API, ...(body === undefined ? {} : { "Content-Type": JSON_API }) },
 			body: body === undefined ? undefined : JSON.stringify(body),
-			signal: AbortSignal.timeout(TIMEOUT_MS),
+			signal: AbortSignal.timeout(Math.max(1, timeoutMs)),
 		});
 	} catch (err) {
 		return { status: 0, errors: [], rate: {}, networkError: err instanceof Error ? err.name : "fetch failed" };
@@ -113,8 +115,9 @@ export function prospectPatchBody(prospectId: number, attributes: Record<string,
 	return { data: { type: "prospect", id: prospectId, attributes } };
 }
 
-export function patchProspect(base: string, accessToken: string, prospectId: number, attributes: Record<string, unknown>) {
-	return outreachRequest(base, accessToken, "PATCH", `/prospects/${prospectId}`, prospectPatchBody(prospectId, attributes));
+/** One prospect PATCH, aborted after `timeoutMs` (so it never outlives its grant's lease). */
+export function patchProspect(base: string, accessToken: string, prospectId: number, attributes: Record<string, unknown>, timeoutMs = TIMEOUT_MS) {
+	return outreachRequest(base, accessToken, "PATCH", `/prospects/${prospectId}`, prospectPatchBody(prospectId, attributes), timeoutMs);
 }
 
 const Me = z.object({

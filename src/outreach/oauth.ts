@@ -10,6 +10,9 @@ import { parseTime } from "./api";
 
 const TIMEOUT_MS = 15_000;
 
+/** Why a connection is lost when Outreach's answer to a refresh never arrived (or could not be read). */
+export const REFRESH_ANSWER_LOST = "Outreach's answer to a token refresh was lost; reconnect to issue a new grant.";
+
 /** A grant as Outreach's token endpoint returns it, normalised. */
 export type TokenGrant = { accessToken: string; refreshToken: string; expiresAt: number; scope: string };
 
@@ -42,13 +45,13 @@ export function clientCredentials(env: Env): { clientId: string; clientSecret: s
 }
 
 /** Outreach's sign-in and consent page for this app, with `state` to be returned on the redirect. */
-export function authorizeUrl(env: Env, redirectUri: string, state: string): string {
+export function authorizeUrl(env: Env, redirectUri: string, state: string, scopes = config(env).OUTREACH_SCOPES): string {
 	const { clientId } = clientCredentials(env);
 	const params: [string, string][] = [
 		["client_id", clientId],
 		["redirect_uri", redirectUri],
 		["response_type", "code"],
-		["scope", config(env).OUTREACH_SCOPES],
+		["scope", scopes],
 		["state", state],
 	];
 	// encodeURIComponent, not URLSearchParams: scopes are joined by %20, as Outreach's docs show, never '+'.
@@ -85,13 +88,18 @@ async function tokenRequest(env: Env, fields: Record<string, string>): Promise<T
 			signal: AbortSignal.timeout(TIMEOUT_MS),
 		});
 	} catch (err) {
+		// Refresh tokens rotate: a refresh whose answer never arrived may have used the token up, and sending it
+		// again could make Outreach revoke the whole grant. Only a new sign-in is safe.
+		if (fields.grant_type === "refresh_token") return { ok: false, kind: "lost", reason: REFRESH_ANSWER_LOST };
 		return { ok: false, kind: "unavailable", reason: `Outreach's token endpoint did not answer (${err instanceof Error ? err.name : "network error"})` };
 	}
 	const json: unknown = await res.json().catch(() => undefined);
 	if (res.ok) {
 		const parsed = TokenResponse.safeParse(json);
-		if (!parsed.success)
+		if (!parsed.success) {
+			if (fields.grant_type === "refresh_token") return { ok: false, kind: "lost", reason: REFRESH_ANSWER_LOST };
 			return { ok: false, kind: "unavailable", reason: "Outreach's token endpoint answered 200 without a usable token" };
+		}
 		return { ok: true, grant: toGrant(parsed.data, fields.refresh_token, sentAt), rotated: parsed.data.refresh_token !== undefined };
 	}
 	return classifyFailure(res, json);

@@ -2,7 +2,7 @@ import { env, runInDurableObject } from "cloudflare:test";
 import { beforeEach, describe, expect, it } from "vitest";
 import { sha256Hex } from "../../src/crypto";
 import { gateStub } from "../../src/gate/gate";
-import { ledgerStub } from "../../src/ledger";
+import { ledgerStub } from "../../src/ledger/ledger";
 import { admin, adminJson, connectDestination, createDestination, gateAccessToken, getDestination, repGate, resetOutreach } from "../helpers/control";
 
 beforeEach(async () => {
@@ -28,6 +28,7 @@ describe("POST /api/destinations", () => {
 			name: "EU prospects",
 			description: "AEP sandbox prod",
 			enabled: true,
+			bulkApi: false,
 			status: "not_connected",
 			outreachUser: null,
 			ingestUrl: `http://localhost:8787/ingest/${created.id}`,
@@ -101,7 +102,7 @@ describe("GET|PATCH /api/destinations/:id", () => {
 		const details = await badRequest(await admin(`/api/destinations/${id}`, { method: "PATCH", json: { enabled: "no", name: "", ingestTokenHash: "x" } }));
 		expect(details.map((d) => d.path).sort()).toEqual(["enabled", "ingestTokenHash", "name"]);
 		expect(await badRequest(await admin(`/api/destinations/${id}`, { method: "PATCH", json: {} }))).toEqual([
-			{ path: "(body)", message: "send at least one of name, description, enabled" },
+			{ path: "(body)", message: "send at least one of name, description, enabled, bulkApi" },
 		]);
 	});
 });

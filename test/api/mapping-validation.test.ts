@@ -103,13 +103,13 @@ describe("PUT /api/destinations/:id/mapping refuses", () => {
 describe("a valid mapping", () => {
 	it("round-trips: PUT answers the stored mapping, GET answers the same", async () => {
 		const put = await adminJson<Record<string, unknown>>(`/api/destinations/${id}/mapping`, { method: "PUT", json: valid });
-		expect(put).toEqual({ ...valid, warnings: [] });
+		expect(put).toEqual({ ...valid, warnings: [], remapped: [] });
 		expect(await adminJson(`/api/destinations/${id}/mapping`)).toEqual(valid);
 	});
 
 	it("may leave out attributes, segments and statusValues", async () => {
 		const put = await adminJson(`/api/destinations/${id}/mapping`, { method: "PUT", json: { identityNamespace: "Email" } });
-		expect(put).toEqual({ identityNamespace: "Email", attributes: [], segments: [], warnings: [] });
+		expect(put).toEqual({ identityNamespace: "Email", attributes: [], segments: [], warnings: [], remapped: [] });
 		expect(await adminJson(`/api/destinations/${id}/mapping`)).toEqual({ identityNamespace: "Email", attributes: [], segments: [] });
 	});
 

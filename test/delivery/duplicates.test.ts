@@ -1,7 +1,7 @@
 import { createExecutionContext, createMessageBatch, env, getQueueResult, runInDurableObject } from "cloudflare:test";
 import { beforeEach, describe, expect, it } from "vitest";
 import worker from "../../src/index";
-import { ledgerStub } from "../../src/ledger";
+import { ledgerStub } from "../../src/ledger/ledger";
 import { adminJson, createConnectedDestination, resetOutreach } from "../helpers/control";
 import { activity, ingestOk, outreachRequests, prospectAttributes, putMapping } from "../helpers/data";
 

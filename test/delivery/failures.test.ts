@@ -1,7 +1,8 @@
 import { createExecutionContext, createMessageBatch, env, getQueueResult, runInDurableObject } from "cloudflare:test";
-import { beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it, vi } from "vitest";
+import { crashAt } from "../../src/crashpoints";
 import worker from "../../src/index";
-import { ledgerStub } from "../../src/ledger";
+import { ledgerStub } from "../../src/ledger/ledger";
 import { adminJson, createConnectedDestination, resetOutreach } from "../helpers/control";
 import { activity, expectCountsAddUp, failures, ingestOk, prospectAttributes, putMapping, settled } from "../helpers/data";
 
@@ -92,27 +93,71 @@ describe("failures: listed with a reason, replayable", () => {
 		expect((await failures(d.id)).map((x) => x.id)).not.toContain(f!.id);
 	});
 
-	it("records every update of a dead-lettered message as failed, once", async () => {
+	it("lists a dead-lettered update as failed only while its outcome is unknown, once", async () => {
 		const d = await createConnectedDestination();
 		await putMapping(d.id, mapping({ realized: "Active", exited: "Expired" }));
-		// Paused, so the real queue holds the update while a copy of it is dead-lettered.
-		await adminJson(`/api/destinations/${d.id}`, { method: "PATCH", json: { enabled: false } });
+		// The ledger's hand-over to the queue fails once: the update is pending, not in the queue, its copy current.
+		crashAt("outbox.send");
 		await ingestOk(d.id, d.ingestToken, profile(2));
-		const id = await pendingId(d.id);
-		const body = { destinationId: d.id, attempt: 3, updates: [{ id, prospectId: 2, fields: { custom4: { value: "Active", v: [1, 1, 0] } } }] };
-		const batch = createMessageBatch("prospect-updates-dlq", [{ id: "m1", timestamp: new Date(), attempts: 1, body }, { id: "m2", timestamp: new Date(), attempts: 1, body }]);
-		const ctx = createExecutionContext();
-		await worker.queue(batch, env, ctx);
-		const result = await getQueueResult(batch, ctx);
+		const row = await pendingRow(d.id);
+		const copy = { v: 2, destinationId: d.id, updates: [{ ...JSON.parse(row.payload), gen: row.gen, attempt: 3 }] };
+		const result = await deadLetters([copy, copy]);
 		expect(result.ackAll).toBe(true);
 		const a = await activity(d.id);
 		expect(a.totals).toMatchObject({ received: 1, failed: 1, pending: 0 });
 		const [f] = await failures(d.id);
 		expect(f!.reason).toMatch(/retries ran out/);
+		// The outbox's own retry finds it failed and sends nothing: nothing reaches Outreach.
+		await new Promise((r) => setTimeout(r, 2_500));
+		expect((await prospectAttributes(2)).custom4).toBeUndefined();
+		expect((await activity(d.id)).totals).toMatchObject({ failed: 1, pending: 0 });
+	});
+
+	it("never lists as failed a dead-lettered update that Outreach accepted, or one that is held", async () => {
+		const d = await createConnectedDestination();
+		await putMapping(d.id, mapping({ realized: "Active", exited: "Expired" }));
+		await ingestOk(d.id, d.ingestToken, profile(2));
+		await settled(d.id);
+		const delivered = await runInDurableObject(ledgerStub(env, d.id), (_i, state) =>
+			state.storage.sql.exec<{ id: string; source: string }>(`SELECT id, source FROM updates`).one(),
+		);
+		// A copy of the delivered update, rebuilt as it travelled (the gate knows Outreach accepted that version).
+		const source = JSON.parse(delivered.source) as { observedAt: number; seq: number };
+		const lqt = Date.parse("2026-11-20T10:00:00Z");
+		const fields = {
+			custom4: { value: "Active", v: [0, lqt, source.observedAt, source.seq] },
+			custom7: { value: "Expired", v: [0, lqt, source.observedAt, source.seq] },
+			firstName: { value: "Ana", v: [0, source.observedAt, source.observedAt, source.seq] },
+		};
+		await deadLetters([{ v: 2, destinationId: d.id, updates: [{ id: delivered.id, prospectId: 2, fields, gen: 1 }] }]);
+		expect((await activity(d.id)).totals).toMatchObject({ received: 1, delivered: 1, failed: 0 });
+
+		// Paused: the update waits in the ledger (held), so a dead-lettered copy of it is not its outcome.
+		await adminJson(`/api/destinations/${d.id}`, { method: "PATCH", json: { enabled: false } });
+		await ingestOk(d.id, d.ingestToken, profile(3));
+		await vi.waitUntil(async () => (await activity(d.id)).totals.held === 1, { timeout: 10_000 });
+		const held = await pendingRow(d.id);
+		await deadLetters([{ v: 2, destinationId: d.id, updates: [{ ...JSON.parse(held.payload), gen: held.gen }] }]);
+		expect((await activity(d.id)).totals).toMatchObject({ received: 2, delivered: 1, failed: 0, pending: 1, held: 1 });
+		expect(await failures(d.id)).toEqual([]);
 	});
 });
 
-/** The id of the destination's one pending update, read from the ledger. */
-async function pendingId(destinationId: string): Promise<string> {
-	return runInDurableObject(ledgerStub(env, destinationId), (_i, state) => state.storage.sql.exec<{ id: string }>(`SELECT id FROM updates WHERE state = 'pending'`).one().id);
+/** Hands messages to the dead-letter queue's consumer, as the queue does after max_retries. */
+async function deadLetters(bodies: unknown[]) {
+	const batch = createMessageBatch(
+		"prospect-updates-dlq",
+		bodies.map((body, i) => ({ id: `m${i}`, timestamp: new Date(), attempts: 1, body })),
+	);
+	const ctx = createExecutionContext();
+	await worker.queue(batch, env, ctx);
+	return getQueueResult(batch, ctx);
 }
+
+/** The destination's one pending update, as its ledger holds it. */
+async function pendingRow(destinationId: string): Promise<{ id: string; payload: string; gen: number }> {
+	return runInDurableObject(ledgerStub(env, destinationId), (_i, state) =>
+		state.storage.sql.exec<{ id: string; payload: string; gen: number }>(`SELECT id, payload, gen FROM updates WHERE state = 'pending'`).one(),
+	);
+}
+

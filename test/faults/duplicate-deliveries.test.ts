@@ -1,9 +1,9 @@
 import { createExecutionContext, createMessageBatch, env, getQueueResult, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { BENCH_MAPPING } from "../../scripts/bench/profiles";
-import type { UpdateMessage } from "../../src/queue";
+import type { UpdateMessageInput as UpdateMessage } from "../../src/queue";
 import worker from "../../src/index";
-import { ledgerStub } from "../../src/ledger";
+import { ledgerStub } from "../../src/ledger/ledger";
 import { Mapping } from "../../src/mapping";
 import { fieldsFrom, SourceData, type Update } from "../../src/updates";
 import { adminJson } from "../helpers/control";

@@ -122,8 +122,9 @@ describe("fuzzing PUT /api/destinations/:id/mapping", () => {
 					}
 					return;
 				}
-				const { warnings, ...stored } = JSON.parse(answer) as Record<string, unknown> & { warnings: unknown[] };
+				const { warnings, remapped, ...stored } = JSON.parse(answer) as Record<string, unknown> & { warnings: unknown[]; remapped: unknown[] };
 				expect(Array.isArray(warnings)).toBe(true);
+				expect(Array.isArray(remapped)).toBe(true);
 				expect(Mapping.safeParse(stored).success).toBe(true);
 				const read = await admin(`/api/destinations/${d.id}/mapping`);
 				expect(read.status).toBe(200);

@@ -90,16 +90,23 @@ export function callback(redirectUrl: string, opts: { json?: boolean; headers?: 
 }
 
 /**
- * Runs the whole connect flow against the local Outreach — connect → sign in at its form → our callback —
- * and answers the destination as the callback reports it (`status: "connected"`).
+ * Runs the whole connect flow against the local Outreach as an admin does through the API — connect → sign
+ * in at its form → our callback (which, for a flow started through the API, waits for confirmation) → confirm
+ * — and answers the destination as the confirmation reports it (`status: "connected"`).
  */
 export async function connectDestination(id: string, opts: { email?: string; password?: string } = {}): Promise<DestinationView> {
 	const redirect = await signIn(await startConnect(id), opts);
 	const res = await callback(redirect, { json: true });
 	const body = (await res.json()) as { connected: boolean; destination: DestinationView };
 	expect(res.status, `the callback answered ${res.status}: ${JSON.stringify(body)}`).toBe(200);
-	expect(body.connected).toBe(true);
-	return body.destination;
+	expect(body.connected).toBe(false);
+	expect(body.destination.status).toBe("confirmation_required");
+	return confirmConnection(id);
+}
+
+/** `POST /api/destinations/:id/connection/confirm`: the admin confirms who completed the sign-in. */
+export function confirmConnection(id: string): Promise<DestinationView> {
+	return adminJson<DestinationView>(`/api/destinations/${id}/connection/confirm`, { method: "POST" });
 }
 
 /** Creates a destination and connects it as the seeded user; answers it connected, with its ingest token. */
@@ -114,9 +121,9 @@ export function gateAccessToken(destinationId: string, opts: { rejected?: string
 	return gateStub(env, opts.gate ?? repGate()).accessToken(destinationId, opts.rejected);
 }
 
-/** The gate name of the seeded user (`<id>:<email>`). */
+/** The gate of the seeded user: named by the Outreach user's id. */
 export function repGate(): string {
-	return `${REP.id}:${REP.email}`;
+	return String(REP.id);
 }
 
 // ─── the local Outreach's control routes ────────────────────────────────────────────────────────────────

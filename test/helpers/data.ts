@@ -9,7 +9,7 @@ import { adminJson } from "./control";
  */
 
 export type IngestAnswer = { accepted: number; skipped: number; rejected: { index: number; error: string }[] };
-export type Counts = { received: number; rejected: number; skipped: number; pending: number; delivered: number; failed: number; superseded: number };
+export type Counts = { received: number; rejected: number; skipped: number; pending: number; delivered: number; failed: number; superseded: number; held: number };
 export type Activity = {
 	totals: Counts;
 	segments: ({ segmentId: string; mappingId: number } & Counts)[];

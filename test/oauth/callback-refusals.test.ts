@@ -95,7 +95,7 @@ describe("the OAuth callback refuses", () => {
 
 	it("a state started by another console session", async () => {
 		const { id } = await createDestination();
-		const url = await beginConnect(env, "http://localhost/", id, "console-session-1");
+		const url = await beginConnect(env, "http://localhost/", { id, bulkApi: false }, "console-session-1");
 		const { reason } = await refusal(await callback(await signIn(url), { json: true }));
 		expect(reason).toBe("session_mismatch");
 		expect((await outreachStats()).tokenGrants.authorization_code).toBe(0);

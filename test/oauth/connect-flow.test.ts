@@ -5,6 +5,7 @@ import {
 	admin,
 	adminJson,
 	callback,
+	confirmConnection,
 	connectDestination,
 	createDestination,
 	gateAccessToken,
@@ -40,15 +41,17 @@ describe("connecting a destination to Outreach", () => {
 		expect(a).not.toBe(b);
 	});
 
-	it("create → connect → sign in at Outreach's form → callback → connected as rep@example.com", async () => {
+	it("create → connect → sign in at Outreach's form → callback → confirm → connected as rep@example.com", async () => {
 		const { id } = await createDestination({ name: "EU prospects" });
 		expect((await getDestination(id)).status).toBe("not_connected");
 
 		const redirect = await signIn(await startConnect(id));
 		const res = await callback(redirect);
 		expect(res.status).toBe(302);
-		expect(res.headers.get("Location")).toBe(`/destinations/${id}?connected=1`);
+		expect(res.headers.get("Location")).toBe(`/destinations/${id}?confirm=1`);
+		expect(await getDestination(id)).toMatchObject({ status: "confirmation_required", pendingOutreachUser: { id: REP.id, email: REP.email } });
 
+		await confirmConnection(id);
 		const destination = await getDestination(id);
 		expect(destination).toMatchObject({ id, name: "EU prospects", status: "connected", outreachUser: { id: REP.id, email: REP.email } });
 		const token = await gateAccessToken(id);

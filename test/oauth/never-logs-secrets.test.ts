@@ -10,8 +10,7 @@ import {
 	resetOutreach,
 	signIn,
 	sleep,
-	startConnect,
-} from "../helpers/control";
+	startConnect, confirmConnection } from "../helpers/control";
 
 /** Everything written to the console while the control plane works (Worker and Durable Objects share this isolate in tests). */
 let logged: string[];
@@ -40,6 +39,7 @@ describe("logs", () => {
 		secrets.push(params.get("code")!, params.get("state")!);
 		expect((await callback(redirect, { json: true })).status).toBe(200);
 		expect((await callback(redirect, { json: true })).status).toBe(400); // a refused replay logs too
+		await confirmConnection(created.id);
 
 		await sleep(1_100);
 		expect((await gateAccessToken(created.id)).ok).toBe(true); // a refresh

@@ -1,7 +1,7 @@
 import { env } from "cloudflare:test";
 import { beforeEach, describe, expect, it } from "vitest";
 import { gateStub } from "../../src/gate/gate";
-import { callback, createDestination, getDestination, outreachStats, repGate, resetOutreach, signIn, startConnect } from "../helpers/control";
+import { callback, createDestination, getDestination, outreachStats, repGate, resetOutreach, signIn, startConnect, confirmConnection } from "../helpers/control";
 
 /**
  * What test/oauth/callback-refusals.test.ts leaves out: a state is spent by *any* answer carrying it — a
@@ -56,7 +56,8 @@ describe("the OAuth state, single use whatever happened", () => {
 		expect(await reason(await callback(forged.href, { json: true }))).toBe("state_unknown");
 		const res = await callback(redirect, { json: true });
 		expect(res.status).toBe(200);
-		expect((await getDestination(id)).status).toBe("connected");
+		expect((await getDestination(id)).status).toBe("confirmation_required");
+		expect((await confirmConnection(id)).status).toBe("connected");
 	});
 
 	it("binds the grant to the destination that asked for it, whichever destination's page the answer lands on", async () => {
@@ -66,7 +67,8 @@ describe("the OAuth state, single use whatever happened", () => {
 		// There is no destination parameter to tamper with; an added one is ignored.
 		redirect.searchParams.set("destinationId", b.id);
 		expect((await callback(redirect.href, { json: true })).status).toBe(200);
-		expect((await getDestination(a.id)).status).toBe("connected");
+		expect((await getDestination(a.id)).status).toBe("confirmation_required");
+		expect((await confirmConnection(a.id)).status).toBe("connected");
 		await expectNotConnected(b.id);
 	});
 });

@@ -85,7 +85,7 @@ describe("Outreach's token endpoint failing transiently", () => {
 	it("answers unavailable with a retry time, keeps the grant, and does not retry before that time", async () => {
 		const { id } = await createConnectedDestination();
 		await sleep(1_100);
-		watch.answerNext(unavailable503, networkDown);
+		watch.answerNext(unavailable503, unavailable503);
 		const first = await gateAccessToken(id);
 		expect(first).toMatchObject({ ok: false, status: "unavailable" });
 		const wait = first.ok === false && first.status === "unavailable" ? first.retryAfterMs : 0;
@@ -96,14 +96,28 @@ describe("Outreach's token endpoint failing transiently", () => {
 		expect(watch.refreshes()).toHaveLength(1);
 
 		await sleep(wait + 50);
-		const second = await gateAccessToken(id); // the network failure: a longer back-off
+		const second = await gateAccessToken(id); // failing again: a longer back-off
 		expect(second).toMatchObject({ ok: false, status: "unavailable" });
 		expect(second.ok === false && second.status === "unavailable" && second.retryAfterMs).toBeGreaterThan(wait);
 		await sleep((second.ok === false && second.status === "unavailable" ? second.retryAfterMs : 0) + 50);
 
 		expect((await gateAccessToken(id)).ok).toBe(true);
-		expect(watch.refreshes().map((r) => r.status)).toEqual([503, 0, 200]);
+		expect(watch.refreshes().map((r) => r.status)).toEqual([503, 503, 200]);
 		expect((await getDestination(id)).status).toBe("connected");
+	});
+
+	it("never sends a refresh token again whose answer was lost: the connection needs a reconnect, and says why", async () => {
+		const { id } = await createConnectedDestination();
+		await sleep(1_100);
+		watch.answerNext(networkDown);
+		expect(await gateAccessToken(id)).toMatchObject({
+			ok: false,
+			status: "reconnect_required",
+			reason: "Outreach's answer to a token refresh was lost; reconnect to issue a new grant.",
+		});
+		expect(await gateAccessToken(id)).toMatchObject({ status: "reconnect_required" });
+		expect(watch.refreshes().map((r) => r.status), "the refresh token was sent once").toEqual([0]);
+		expect(await getDestination(id)).toMatchObject({ status: "reconnect_required", statusReason: expect.stringMatching(/answer to a token refresh was lost/) });
 	});
 
 	it("keeps handing out a still-valid token when refreshing ahead of expiry fails", async () => {

@@ -182,7 +182,7 @@ pre.code { background: #1d2333; color: #e5e9f2; border-radius: 8px; padding: 14p
 .stat.primary { border-color: #c9cff3; background: linear-gradient(180deg, #fff, #f7f8ff); }
 .swatch { width: 9px; height: 9px; border-radius: 2px; display: inline-block; flex: none; }
 .sw-delivered { background: var(--c-delivered); } .sw-superseded { background: var(--c-superseded); } .sw-pending { background: var(--c-pending); }
-.sw-failed { background: var(--c-failed); } .sw-rejected { background: var(--c-rejected); } .sw-skipped { background: var(--c-skipped); }
+.sw-failed { background: var(--c-failed); } .sw-rejected { background: var(--c-rejected); } .sw-skipped { background: var(--c-skipped); } .sw-held { background: repeating-linear-gradient(45deg, var(--c-pending), var(--c-pending) 2px, transparent 2px, transparent 4px); }
 
 /* Chart */
 .chart { width: 100%; height: auto; display: block; }

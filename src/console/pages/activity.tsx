@@ -13,6 +13,7 @@ const STAT_ORDER: { key: keyof Counts; label: string; hint: string }[] = [
 	{ key: "received", label: "Received", hint: "Profiles AEP sent" },
 	{ key: "delivered", label: "Delivered", hint: "Written to Outreach" },
 	{ key: "pending", label: "Pending", hint: "Queued, or waiting for the budget" },
+	{ key: "held", label: "Held", hint: "Part of pending: kept while the destination is paused or waits for a reconnect; released when it resumes" },
 	{ key: "failed", label: "Failed", hint: "Listed below; replayable" },
 	{ key: "rejected", label: "Rejected", hint: "Bad input (e.g. no prospect id)" },
 	{ key: "skipped", label: "Skipped", hint: "Nothing mapped in the profile" },

@@ -71,7 +71,27 @@ function ConnectionCard({ d, csrf }: { d: Destination; csrf: string }) {
 					<ConnectForm d={d} csrf={csrf} label="Reconnect to Outreach →" primary />
 				</>
 			)}
-			{d.status !== "connected" && d.status !== "reconnect_required" && (
+			{d.status === "confirmation_required" && d.pendingOutreachUser && (
+				<>
+					<Callout tone="warn" title={`Confirm the Outreach user: ${d.pendingOutreachUser.email}`} testid="confirm-connection">
+						<p>
+							A sign-in started through the API was completed at Outreach as <strong>{d.pendingOutreachUser.email}</strong> (Outreach user #
+							{d.pendingOutreachUser.id}). Such a link is not tied to your console session, so nothing is connected until you confirm it was
+							meant. Unconfirmed, it is dropped after 10 minutes.
+						</p>
+					</Callout>
+					<span class="actions">
+						<form method="post" action={destinationPath(d.id, "/connection/confirm")} class="inline">
+							<Csrf token={csrf} />
+							<button type="submit" class="btn primary" data-testid="confirm">
+								Confirm {d.pendingOutreachUser.email}
+							</button>
+						</form>
+						<ConnectForm d={d} csrf={csrf} label="Sign in again instead" />
+					</span>
+				</>
+			)}
+			{d.status !== "connected" && d.status !== "reconnect_required" && d.status !== "confirmation_required" && (
 				<>
 					<p>
 						<span class="badge neutral">Not connected</span>
@@ -262,14 +282,23 @@ export function registerDestination(app: Hono<ConsoleEnv>): void {
 		return overviewPage(c, r.destination, { form: { ...form, problems: res.problems, message: res.problems.length ? undefined : res.message } });
 	});
 
-	app.post("/destinations/:id/connect", async (c) => {
+	app.post("/destinations/:id/connection/confirm", async (c) => {
 		const id = c.req.param("id");
+		const res = await c.var.client.confirmConnection(id);
+		if (res.ok) return c.redirect(destinationPath(id, "?connected=1"), 303);
+		if (res.status !== 409) return failurePage(c, res);
+		const r = await destinationOr(c);
+		if ("response" in r) return r.response;
+		return overviewPage(c, r.destination, { error: res.message });
+	});
+
+	app.post("/destinations/:id/connect", async (c) => {
+		const r = await destinationOr(c);
+		if ("response" in r) return r.response;
 		try {
-			return c.redirect(await beginConnect(c.env, c.req.url, id, c.var.session.id), 303);
+			return c.redirect(await beginConnect(c.env, c.req.url, r.destination, c.var.session.id), 303);
 		} catch (err) {
 			if (!(err instanceof ApiError)) throw err;
-			const r = await destinationOr(c);
-			if ("response" in r) return r.response;
 			return overviewPage(c, r.destination, { error: `Could not start connecting: ${err.message}` });
 		}
 	});

@@ -110,7 +110,22 @@ type MappingPageProps = {
 	warnings?: Problem[];
 	verify?: VerifyAnswer | { error: string };
 	notice?: string;
+	/** Fields whose source the save just changed: AEP must re-send their profiles. */
+	remapped?: string[];
 };
+
+/** After a remap: what happens to data already in Outreach, and how to back-fill the new source. */
+function RemapNotice({ fields }: { fields: string[] }) {
+	return (
+		<Callout tone="info" title={`You changed where ${fields.join(", ")} ${fields.length === 1 ? "comes" : "come"} from.`} testid="remap-notice">
+			<p>
+				Updates made under the old mapping are no longer written (they are counted as superseded). AEP re-sends a profile only when it changes, so
+				Outreach gets the new source's values only as its profiles change. To back-fill the new segment now, re-activate it in AEP (or re-run its
+				export), and AEP sends every current member again.
+			</p>
+		</Callout>
+	);
+}
 
 function mappingPage(c: ConsoleContext, d: Destination, props: MappingPageProps) {
 	const { draft, problems } = props;
@@ -127,6 +142,7 @@ function mappingPage(c: ConsoleContext, d: Destination, props: MappingPageProps)
 		<Shell title={`Mapping · ${d.name}`} csrf={csrf}>
 			<DestinationHeader destination={d} tab="mapping" />
 			{props.notice && <Callout tone="ok" testid="flash">{props.notice}</Callout>}
+			{props.remapped && props.remapped.length > 0 && <RemapNotice fields={props.remapped} />}
 			{(problems.length > 0 || props.message) && (
 				<Callout tone="bad" title="The mapping was not saved." testid="mapping-errors">
 					<p>{problems.length ? `Fix the ${problems.length === 1 ? "problem" : `${problems.length} problems`} marked below, then save again.` : props.message}</p>
@@ -154,6 +170,15 @@ function mappingPage(c: ConsoleContext, d: Destination, props: MappingPageProps)
 			{verify && verify.ok && (
 				<Callout tone="ok" title="Verified against Outreach ✓" testid="verify-result">
 					<p>Every status word fits the rules Outreach has on the mapped custom fields.</p>
+				</Callout>
+			)}
+			{verify && verify.warnings.length > 0 && (
+				<Callout tone="warn" title="Another destination writes the same fields." testid="verify-warnings">
+					<ul>
+						{verify.warnings.map((w) => (
+							<li>{w.message}</li>
+						))}
+					</ul>
 				</Callout>
 			)}
 			{verify && !verify.ok && (
@@ -337,6 +362,7 @@ export function registerMapping(app: Hono<ConsoleEnv>): void {
 			saved: m.ok,
 			problems: [],
 			notice: c.req.query("saved") !== undefined ? "Mapping saved." : undefined,
+			remapped: (c.req.query("remapped") ?? "").split(",").filter((f) => /^[A-Za-z0-9]{1,64}$/.test(f)),
 		});
 	});
 
@@ -346,8 +372,10 @@ export function registerMapping(app: Hono<ConsoleEnv>): void {
 		const draft = mappingDraftFromForm(await c.req.parseBody());
 		const res = await c.var.client.putMapping(r.destination.id, mappingBody(draft));
 		if (res.ok) {
-			if (res.data.warnings.length === 0) return c.redirect(destinationPath(r.destination.id, "/mapping?saved=1"), 303);
-			return mappingPage(c, r.destination, { draft: draftFrom(res.data), saved: true, problems: [], warnings: res.data.warnings });
+			const remapped = res.data.remapped;
+			if (res.data.warnings.length === 0)
+				return c.redirect(destinationPath(r.destination.id, `/mapping?saved=1${remapped.length ? `&remapped=${encodeURIComponent(remapped.join(","))}` : ""}`), 303);
+			return mappingPage(c, r.destination, { draft: draftFrom(res.data), saved: true, problems: [], warnings: res.data.warnings, remapped });
 		}
 		if (res.status !== 400) return failurePage(c, res);
 		const saved = await c.var.client.getMapping(r.destination.id);
