@@ -44,6 +44,9 @@ export default defineConfig({
 								OUTREACH_RATE_LIMIT: "100",
 								OUTREACH_RATE_WINDOW_SECONDS: "5",
 								RETRY_BASE_SECONDS: "1",
+								// Short leases, so tests can watch a grant run out (a PATCH is sent only with more than the timeout left).
+								GRANT_LEASE_SECONDS: "6",
+								OUTREACH_TIMEOUT_SECONDS: "3",
 								PUBLIC_BASE_URL: "http://localhost:8787",
 							},
 						},

@@ -31,7 +31,8 @@ function observe(world: World): MiddlewareHandler<ApiEnv> {
 		const quota = c.get("quota");
 		if (quota) for (const [name, value] of Object.entries(quotaHeaders(quota))) c.res.headers.set(name, value);
 		const status = c.res.status;
-		const entry = { at, userId: c.get("user")?.id ?? null, method: c.req.method, path: c.req.path, status };
+		// A 429 also says when its window resets, so checks can prove no call was sent before then.
+		const entry = { at, userId: c.get("user")?.id ?? null, method: c.req.method, path: c.req.path, status, ...(status === 429 && quota ? { resetAt: quota.resetAt } : {}) };
 		world.log.push(entry);
 		const byStatus = (world.stats.requests[routeKey(entry.method, entry.path)] ??= {});
 		byStatus[status] = (byStatus[status] ?? 0) + 1;

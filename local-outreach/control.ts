@@ -116,6 +116,16 @@ export function controlRoutes(world: World): Hono {
 
 	control.get("/writes", (c) => c.json({ writes: world.writes.since(sinceOf(c)) }));
 
+	// An Outreach user changes their email (as a person can in Outreach's settings); their tokens stay valid.
+	control.post("/users/:id", async (c) => {
+		const user = world.users.get(Number(c.req.param("id")));
+		if (!user) return c.json({ ok: false, problems: [{ path: "id", message: "no such user" }] }, 404);
+		const body = await validBody(c, z.strictObject({ email: z.string().min(1) }));
+		if (body instanceof Response) return body;
+		user.email = body.email;
+		return c.json({ ok: true });
+	});
+
 	control.get("/tokens", (c) => {
 		const now = Date.now();
 		return c.json({

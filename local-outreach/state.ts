@@ -80,7 +80,7 @@ export type Token = {
 };
 
 export type RateWindow = { start: number; count: number };
-export type LoggedRequest = { at: number; userId: number | null; method: string; path: string; status: number };
+export type LoggedRequest = { at: number; userId: number | null; method: string; path: string; status: number; resetAt?: number };
 
 export type Faults = {
 	/** `remaining` faults (Infinity = until cleared), each call hit with `probability`. */

@@ -351,7 +351,10 @@ async function admitAndSend(
 			destinationStore(env).forget(c.destinationId);
 			plan.defer(c.items, MOVED_RETRY_SECONDS);
 		} else if (held.status === "unavailable") plan.defer(c.items, Math.max(1, Math.ceil(held.retryAfterMs / 1000)));
-		else plan.hold(c.items, "reconnect", work.connections.get(c.destinationId)?.generation ?? 0);
+		else {
+			log("warn", "updates_held", { destinationId: c.destinationId, status: held.status, reason: held.reason.slice(0, 200) });
+			plan.hold(c.items, "reconnect", work.connections.get(c.destinationId)?.generation ?? 0);
+		}
 	}
 	for (const key of admitted.stale) for (const i of byKey.get(key)!.items) plan.report(i, { id: i.update.id, state: "superseded" });
 	for (const key of admitted.done) for (const i of byKey.get(key)!.items) plan.finish(i);
@@ -368,6 +371,8 @@ async function admitAndSend(
 	const settle: SettleReport = { calls: [] };
 	let newestAnswer = 0;
 	const timeoutMs = cfg.OUTREACH_TIMEOUT_SECONDS * 1000;
+	// Once Outreach answers 429, the round's calls not yet sent wait for the reset it named.
+	let haltedUntil = 0;
 	await Promise.all(
 		admitted.granted.map((g) =>
 			run(async () => {
@@ -375,6 +380,11 @@ async function admitAndSend(
 				const fields = Object.fromEntries(g.fields.map((f) => [f, call.fields[f]!]));
 				const entry = { grantId: g.grantId, destinationId: call.destinationId, prospectId: call.prospectId, fields };
 				const deadline = local(g.leaseUntil);
+				if (haltedUntil > Date.now()) {
+					settle.calls.push({ ...entry, sent: false, answeredAt: Date.now(), delivered: false, known: true });
+					plan.defer(call.items, Math.max(1, Math.ceil((haltedUntil - Date.now()) / 1000)));
+					return;
+				}
 				if (deadline - Date.now() <= timeoutMs) {
 					// Too little of the lease is left to be sure the PATCH lands before the fields unlock: not sent.
 					settle.calls.push({ ...entry, sent: false, answeredAt: Date.now(), delivered: false, known: true });
@@ -392,7 +402,10 @@ async function admitAndSend(
 					newestAnswer = answered;
 					settle.observed = { grantId: g.grantId, remaining: res.rate.remaining, resetAt: res.rate.resetAt };
 				}
-				if (outcome.kind === "rate_limited") settle.pauseUntil = Math.max(settle.pauseUntil ?? 0, outcome.until);
+				if (outcome.kind === "rate_limited") {
+					settle.pauseUntil = Math.max(settle.pauseUntil ?? 0, outcome.until);
+					haltedUntil = Math.max(haltedUntil, outcome.until);
+				}
 				await apply(outcome, call, g.fields, plan, { gate, generation: access.generation, retryBase: cfg.RETRY_BASE_SECONDS });
 			}),
 		),

@@ -3,12 +3,16 @@ import { beforeEach, describe, expect, it } from "vitest";
 import mapping from "./fixtures/mapping.json";
 import { adminJson, createConnectedDestination, createDestination, resetOutreach } from "./helpers/control";
 import { activity, expectCountsAddUp, ingest, ingestOk, prospectAttributes, putMapping, settled } from "./helpers/data";
+import { auditHooks } from "./helpers/audit";
 
 const SEG = "8d3c5f1e-6b1a-4c1e-9a57-2f4a0c7e1b10";
 const good = (id: number, status = "realized") => ({
 	segmentMembership: { ups: { [SEG]: { status, lastQualificationTime: "2026-11-20T10:00:00Z" } } },
 	identityMap: { Oid: [{ id: String(id) }] },
 });
+
+
+auditHooks();
 
 describe("POST /ingest/:destinationId", () => {
 	beforeEach(async () => {

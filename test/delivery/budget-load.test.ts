@@ -1,6 +1,7 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import { createConnectedDestination, outreachStats, resetOutreach } from "../helpers/control";
 import { expectCountsAddUp, ingestOk, maxInAnyWindow, outreachRequests, prospectAttributes, putMapping, settled } from "../helpers/data";
+import { auditHooks } from "../helpers/audit";
 
 const SEGMENT = "8d3c5f1e-6b1a-4c1e-9a57-2f4a0c7e1b10";
 const STATUSES = ["realized", "exited", "existing"] as const;
@@ -23,6 +24,9 @@ function burst() {
 	}
 	return { profiles, expected };
 }
+
+
+auditHooks();
 
 describe("a burst larger than the budget (limit 100 per 5-second window)", () => {
 	beforeEach(async () => {

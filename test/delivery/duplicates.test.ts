@@ -4,6 +4,7 @@ import worker from "../../src/index";
 import { ledgerStub } from "../../src/ledger/ledger";
 import { adminJson, createConnectedDestination, resetOutreach } from "../helpers/control";
 import { activity, ingestOk, outreachRequests, prospectAttributes, putMapping } from "../helpers/data";
+import { auditHooks } from "../helpers/audit";
 
 const SEG = "8d3c5f1e-6b1a-4c1e-9a57-2f4a0c7e1b10";
 const profile = (id: number, status: string, t: string) => ({
@@ -36,6 +37,9 @@ async function deliverDirectly(bodies: unknown[]) {
 	await worker.queue(batch, env, ctx);
 	return getQueueResult(batch, ctx);
 }
+
+
+auditHooks();
 
 describe("duplicate and reordered queue deliveries", () => {
 	beforeEach(async () => {

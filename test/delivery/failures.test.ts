@@ -5,6 +5,7 @@ import worker from "../../src/index";
 import { ledgerStub } from "../../src/ledger/ledger";
 import { adminJson, createConnectedDestination, resetOutreach } from "../helpers/control";
 import { activity, expectCountsAddUp, failures, ingestOk, prospectAttributes, putMapping, settled } from "../helpers/data";
+import { auditHooks } from "../helpers/audit";
 
 const SEG = "8d3c5f1e-6b1a-4c1e-9a57-2f4a0c7e1b10";
 const SEG7 = "1f0e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b";
@@ -27,6 +28,9 @@ const mapping = (statusValues?: Record<string, string>) => ({
 	],
 	...(statusValues ? { statusValues } : {}),
 });
+
+
+auditHooks();
 
 describe("failures: listed with a reason, replayable", () => {
 	beforeEach(async () => {

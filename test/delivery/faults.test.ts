@@ -10,6 +10,7 @@ import {
 	type CreatedDestination,
 } from "../helpers/control";
 import { expectCountsAddUp, ingestOk, maxInAnyWindow, outreachRequests, prospectAttributes, putMapping, settled } from "../helpers/data";
+import { auditHooks } from "../helpers/audit";
 
 const SEG = "8d3c5f1e-6b1a-4c1e-9a57-2f4a0c7e1b10";
 const LIMIT = 100;
@@ -53,6 +54,9 @@ async function expectInvariants(d: CreatedDestination, expected: Map<number, str
 }
 
 // The gate remembers applied versions across tests in this file, so each test uses its own prospects.
+
+auditHooks();
+
 describe("delivery under faults (limit 100 per 5 s)", () => {
 	beforeEach(async () => {
 		await resetOutreach({ rateLimit: { limit: LIMIT, windowSeconds: WINDOW_MS / 1000 } });

@@ -5,6 +5,10 @@ import profileSingle from "../fixtures/profile-single.json";
 import ndjson from "../fixtures/profiles.ndjson?raw";
 import { createConnectedDestination, resetOutreach } from "../helpers/control";
 import { expectCountsAddUp, ingestOk, prospectAttributes, putMapping, settled } from "../helpers/data";
+import { auditHooks } from "../helpers/audit";
+
+
+auditHooks();
 
 describe("the AEP samples, delivered through the real queue to the local Outreach", () => {
 	beforeEach(async () => {

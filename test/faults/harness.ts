@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, expect, vi } from "vitest";
 import { BENCH_MAPPING, generateLoad, prng, type Load } from "../../scripts/bench/profiles";
+import { expectNoStaleWrites } from "../helpers/audit";
 import { createConnectedDestination, outreachTokens, resetOutreach, type CreatedDestination } from "../helpers/control";
 import {
 	expectCountsAddUp,
@@ -18,7 +19,7 @@ import { faultsFull, faultsSeed } from "../suite-size";
  * The fault suite's harness: a load like the benchmark's (repeats, reordered qualification times), posted as
  * AEP does, and the invariants every fault must keep — each prospect ends in its expected state or its update
  * is listed as failed with a reason; the activity totals add up; no interval of the window's length holds
- * more calls than the limit.
+ * more calls than the limit; and the write audit: no write ever set a field back to an older version.
  */
 
 /** vitest.config.ts runs the Worker with a limit of 100 calls per 5-second window. */
@@ -67,16 +68,18 @@ export async function post(d: CreatedDestination, load: Load, indexes: number[],
 export const range = (from: number, to: number): number[] => Array.from({ length: to - from }, (_, i) => from + i);
 
 /**
- * The invariants, once nothing is pending: every prospect's state at the local Outreach is the expected one
- * or an update of that prospect is listed as failed with a reason; received = rejected + skipped + pending +
- * delivered + failed + superseded, with each profile received once; at most LIMIT calls in any WINDOW_MS.
+ * The invariants, once nothing is pending: every prospect's state at the local Outreach is the expected one;
+ * nothing failed (every fault these scenarios inject is transient — only `permanentFaults` may leave an update
+ * listed as failed, with a reason); received = rejected + skipped + pending + delivered + failed + superseded,
+ * with each profile received once; at most LIMIT calls in any WINDOW_MS.
  */
-export async function expectInvariants(d: CreatedDestination, load: Load): Promise<Activity> {
+export async function expectInvariants(d: CreatedDestination, load: Load, opts: { permanentFaults?: boolean } = {}): Promise<Activity> {
 	const a = await settled(d.id, settleTimeout());
 	expectCountsAddUp(a.totals);
 	expect(a.totals.received, "every profile is received exactly once, duplicates or not").toBe(load.profiles.length);
 	const listed = await failures(d.id);
 	for (const f of listed) expect(f.reason.length, `failure ${f.id} has a reason`).toBeGreaterThan(0);
+	if (!opts.permanentFaults) expect(listed.map((f) => `${f.prospectId}: ${f.reason}`), "updates failed although every fault was transient").toEqual([]);
 	const failedProspects = new Set(listed.filter((f) => f.status === "failed").map((f) => f.prospectId));
 	const wrong: string[] = [];
 	await Promise.all(
@@ -90,6 +93,24 @@ export async function expectInvariants(d: CreatedDestination, load: Load): Promi
 	expect(wrong, `prospects not in their expected state and not listed as failed (seed ${faultsSeed()})`).toEqual([]);
 	expect(maxInAnyWindow(await outreachRequests(), WINDOW_MS), "calls in any 5-second interval").toBeLessThanOrEqual(LIMIT);
 	return a;
+}
+
+/**
+ * After Outreach answered 429, no PATCH of that user is sent before the reset it named. Calls already in flight
+ * when the 429 came back are exempt: a PATCH that reached Outreach within IN_FLIGHT_MS of the 429 was sent
+ * before its answer was known.
+ */
+export async function expectQuietAfter429(userId = 1): Promise<number> {
+	const IN_FLIGHT_MS = 250;
+	const log = await outreachRequests();
+	const refusals = log.filter((r) => r.status === 429 && r.userId === userId && r.resetAt !== undefined);
+	const early = refusals.flatMap((r) =>
+		log
+			.filter((p) => p.method === "PATCH" && p.userId === userId && p.at > r.at + IN_FLIGHT_MS && p.at < r.resetAt!)
+			.map((p) => `PATCH at ${p.at} after a 429 at ${r.at} that reset at ${r.resetAt}`),
+	);
+	expect(early, "PATCHes sent between a 429 and the reset it named").toEqual([]);
+	return refusals.length;
 }
 
 /** Every argument of every console call, serialized — Error objects with their message and stack. */
@@ -145,6 +166,7 @@ export function faultRunHooks(): void {
 	});
 	afterEach(async () => {
 		try {
+			await expectNoStaleWrites();
 			await expectNoTokenLogged(logs.lines);
 		} finally {
 			logs.restore();

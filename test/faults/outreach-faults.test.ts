@@ -4,6 +4,7 @@ import { outreachFaults, outreachStats } from "../helpers/control";
 import {
 	faultRunHooks,
 	expectInvariants,
+	expectQuietAfter429,
 	faultDestination,
 	LIMIT,
 	meanwhile,
@@ -66,6 +67,7 @@ describe("delivery while Outreach misbehaves (limit 100 per 5 s)", () => {
 		})();
 		await post(d, load, range(0, load.profiles.length));
 		await Promise.all([storms, expectInvariants(d, load)]);
+		expect(await expectQuietAfter429(), "a storm met a 429").toBeGreaterThan(0);
 	});
 
 	it("survives 503s, latency, a 429 storm and an evicted gate all at once", { timeout: timeout() }, async () => {
@@ -87,5 +89,6 @@ describe("delivery while Outreach misbehaves (limit 100 per 5 s)", () => {
 		await abortAllDurableObjects();
 		await outreachFaults({ latencyMs: 0 });
 		await expectInvariants(d, load);
+		await expectQuietAfter429();
 	});
 });

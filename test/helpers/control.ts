@@ -3,6 +3,7 @@ import { expect } from "vitest";
 import type { DestinationView } from "../../src/destinations";
 import { gateStub } from "../../src/gate/gate";
 import type { AccessResult } from "../../src/gate/tokens";
+import { resetAudit } from "./audit";
 
 /**
  * Helpers for tests that need the control plane: the admin API, a connected destination, and the local
@@ -147,7 +148,10 @@ async function outreachControl<T>(path: string, body?: unknown): Promise<T> {
 }
 
 /** `POST /__fake/reset` with optional settings (`accessTokenTtlSeconds`, `fieldRules`, `users`, …). */
-export const resetOutreach = (settings: Record<string, unknown> = {}) => outreachControl<{ ok: true }>("/reset", settings);
+export const resetOutreach = (settings: Record<string, unknown> = {}) => {
+	resetAudit(); // the write log is cleared with everything else
+	return outreachControl<{ ok: true }>("/reset", settings);
+};
 /** `POST /__fake/faults`, e.g. `{ revokeAllTokens: true }` or `{ status: 503, count: 2 }`; `{}` clears all. */
 export const outreachFaults = (faults: Record<string, unknown>) => outreachControl<{ ok: true }>("/faults", faults);
 export const outreachStats = () => outreachControl<FakeStats>("/stats");

@@ -1,6 +1,7 @@
 import { env, SELF } from "cloudflare:test";
 import { expect, vi } from "vitest";
 import { maxInAnyWindow as maxTimesInWindow } from "../../scripts/bench/stats";
+import { noteIngest, noteMapping } from "./audit";
 import { adminJson } from "./control";
 
 /**
@@ -28,16 +29,36 @@ export function ingest(destinationId: string, token: string, body: string | unkn
 	});
 }
 
-/** `ingest(...)` expecting 202, answering its summary. */
+/** The profiles a body carries (one object, an array, or NDJSON), for the write audit. */
+function profilesOf(body: string | unknown): unknown[] {
+	if (typeof body !== "string") return Array.isArray(body) ? body : [body];
+	try {
+		const parsed: unknown = JSON.parse(body);
+		return Array.isArray(parsed) ? parsed : [parsed];
+	} catch {
+		return body.split(/\r?\n/).flatMap((line) => {
+			try {
+				return line.trim() ? [JSON.parse(line) as unknown] : [];
+			} catch {
+				return [];
+			}
+		});
+	}
+}
+
+/** `ingest(...)` expecting 202, answering its summary; what it sent is recorded for the write audit. */
 export async function ingestOk(destinationId: string, token: string, body: string | unknown, contentType?: string): Promise<IngestAnswer> {
+	noteIngest(destinationId, profilesOf(body), Date.now());
 	const res = await ingest(destinationId, token, body, contentType);
 	const text = await res.text();
 	expect(res.status, `ingest answered ${res.status}: ${text}`).toBe(202);
 	return JSON.parse(text) as IngestAnswer;
 }
 
-export function putMapping(destinationId: string, mapping: unknown) {
-	return adminJson(`/api/destinations/${destinationId}/mapping`, { method: "PUT", json: mapping });
+export async function putMapping(destinationId: string, mapping: unknown) {
+	const answer = await adminJson(`/api/destinations/${destinationId}/mapping`, { method: "PUT", json: mapping });
+	noteMapping(destinationId, mapping as Parameters<typeof noteMapping>[1]);
+	return answer;
 }
 
 export function activity(destinationId: string): Promise<Activity> {
@@ -73,7 +94,7 @@ export async function prospectAttributes(id: number): Promise<Record<string, unk
 	return ((await res.json()) as { data: { attributes: Record<string, unknown> } }).data.attributes;
 }
 
-export type FakeRequest = { at: number; userId: number | null; method: string; path: string; status: number };
+export type FakeRequest = { at: number; userId: number | null; method: string; path: string; status: number; resetAt?: number };
 
 export async function outreachRequests(): Promise<FakeRequest[]> {
 	const res = await fetch(`${env.OUTREACH_API_BASE}/__fake/requests`);
