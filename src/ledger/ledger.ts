@@ -487,7 +487,10 @@ export class Ledger extends DurableObject<Env> {
 		const cfg = config(this.env);
 		const chunk = Math.max(100, Math.ceil(cfg.OUTREACH_RATE_LIMIT / RELEASE_TICKS_PER_WINDOW));
 		const tickMs = Math.max(1_000, Math.round((cfg.OUTREACH_RATE_WINDOW_SECONDS * 1000) / RELEASE_TICKS_PER_WINDOW));
-		const released = this.sql.exec(
+		// Counted first: rowsWritten also counts index entries, so it is not the number of rows.
+		const released = this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM updates WHERE hold = ? AND state = 'pending'`, reason).one().n;
+		if (released === 0) return;
+		this.sql.exec(
 			`UPDATE updates SET hold = NULL, send_at = ? + ((r.n - 1) / ?) * ?, due_at = NULL
 			 FROM (SELECT id AS rid, ROW_NUMBER() OVER (ORDER BY received_at, id) AS n FROM updates WHERE hold = ? AND state = 'pending') AS r
 			 WHERE updates.id = r.rid`,
@@ -495,8 +498,7 @@ export class Ledger extends DurableObject<Env> {
 			chunk,
 			tickMs,
 			reason,
-		).rowsWritten;
-		if (released === 0) return;
+		);
 		const tally = new Tally();
 		tally.add("held", -released, hourOf(now), []);
 		tally.write(this.sql);
