@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { dictionaryOf, ownValue, setOwn } from "./dictionary";
 import { customField, isArrayAttribute, prospectAttributes, attributeValueProblem } from "./outreach/attributes";
 import { SegmentStatus, statusWord, type Mapping } from "./mapping";
 
@@ -37,8 +38,8 @@ export const SourceData = z.object({
 	prospectId: z.number(),
 	observedAt: z.number(),
 	seq: z.number(),
-	segments: z.record(z.string(), z.object({ status: SegmentStatus, lastQualificationTime: z.string().optional() })),
-	attributes: z.record(z.string(), z.unknown()),
+	segments: dictionaryOf(z.object({ status: SegmentStatus, lastQualificationTime: z.string().optional() })),
+	attributes: dictionaryOf(z.unknown()),
 });
 export type SourceData = z.infer<typeof SourceData>;
 
@@ -63,7 +64,7 @@ const POSITIVE_INT = /^[1-9]\d{0,15}$/;
 export function prospectIdOf(profile: Record<string, unknown>, namespace: string): number | string {
 	const parsed = Profile.safeParse(profile);
 	if (!parsed.success) return "identityMap must be an object of identity lists";
-	const list = parsed.data.identityMap?.[namespace];
+	const list = ownValue(profile.identityMap as Record<string, unknown> | undefined, namespace);
 	if (list === undefined) return `no '${namespace}' identity in identityMap (it holds the Outreach prospect id)`;
 	if (!Array.isArray(list) || list.length === 0) return `identityMap.${namespace} must be a non-empty list of {id}`;
 	const entries = list.map((e) => Identity.safeParse(e));
@@ -113,7 +114,8 @@ function memberships(profile: Record<string, unknown>, mapping: Mapping) {
 	const mapped = new Map(mapping.segments.map((s) => [s.segmentId, s.mappingId]));
 	const found: SourceData["segments"] = {};
 	const problems: string[] = [];
-	const namespaces = Profile.safeParse(profile).data?.segmentMembership ?? {};
+	// The raw object, not zod's copy: zod drops a `__proto__` key, which is an ordinary namespace here.
+	const namespaces = Profile.safeParse(profile).success ? ((profile.segmentMembership as Record<string, unknown> | undefined) ?? {}) : {};
 	for (const [ns, segments] of Object.entries(namespaces)) {
 		if (segments === null || typeof segments !== "object" || Array.isArray(segments)) continue;
 		for (const [segmentId, raw] of Object.entries(segments)) {
@@ -125,10 +127,10 @@ function memberships(profile: Record<string, unknown>, mapping: Mapping) {
 				continue;
 			}
 			const lqt = typeof m.data.lastQualificationTime === "string" ? m.data.lastQualificationTime : undefined;
-			const prev = found[segmentId];
+			const prev = ownValue(found, segmentId);
 			// The same segment in two namespaces: the later qualification wins.
 			if (!prev || qualificationTime(lqt) >= qualificationTime(prev.lastQualificationTime))
-				found[segmentId] = { status: status.data, ...(lqt ? { lastQualificationTime: lqt } : {}) };
+				setOwn(found, segmentId, { status: status.data, ...(lqt ? { lastQualificationTime: lqt } : {}) });
 		}
 	}
 	return { found, problems, mapped };
@@ -139,7 +141,7 @@ export function fieldsFrom(source: SourceData, mapping: Mapping): { fields: Upda
 	const fields: Update["fields"] = {};
 	const segments: SegmentRef[] = [];
 	for (const s of mapping.segments) {
-		const m = source.segments[s.segmentId];
+		const m = ownValue(source.segments, s.segmentId);
 		if (!m) continue;
 		segments.push({ segmentId: s.segmentId, mappingId: s.mappingId });
 		fields[customField(s.mappingId)] = {
@@ -171,7 +173,7 @@ export function mapProfile(
 	const attributes: Record<string, unknown> = {};
 	for (const a of mapping.attributes) {
 		const value = readPath(record, a.source);
-		if (value !== undefined) attributes[a.source] = value;
+		if (value !== undefined) setOwn(attributes, a.source, value);
 	}
 	if (segments.length === 0 && Object.keys(attributes).length === 0) return { kind: "skipped" };
 	const prospectId = prospectIdOf(record, mapping.identityNamespace);
