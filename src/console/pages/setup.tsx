@@ -3,6 +3,7 @@ import type { Destination, MappingAnswer } from "../../api/client";
 import { Callout, CopyField, Csrf } from "../components";
 import type { ConsoleContext, ConsoleEnv } from "../context";
 import { failurePage } from "../guard";
+import { shellQuote } from "../shell";
 import { DestinationHeader, destinationPath, Shell } from "../layout";
 import { destinationOr } from "./shared";
 
@@ -17,10 +18,10 @@ function curlExample(d: Destination, m: MappingAnswer | null, token: string | un
 		identityMap: { [ns]: [{ id: "1" }] },
 	};
 	return [
-		`curl -X POST '${d.ingestUrl}' \\`,
-		`  -H 'Authorization: Bearer ${token ?? TOKEN_PLACEHOLDER}' \\`,
-		`  -H 'Content-Type: application/json' \\`,
-		`  -d '${JSON.stringify(profile)}'`,
+		`curl -X POST ${shellQuote(d.ingestUrl)} \\`,
+		`  -H ${shellQuote(`Authorization: Bearer ${token ?? TOKEN_PLACEHOLDER}`)} \\`,
+		`  -H ${shellQuote("Content-Type: application/json")} \\`,
+		`  -d ${shellQuote(JSON.stringify(profile))}`,
 	].join("\n");
 }
 
