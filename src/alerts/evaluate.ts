@@ -147,10 +147,10 @@ async function evaluateOne(env: Env, destinationId: string, conf: AlertConfig, n
 		const { next, send } = step(state[name], finding, now);
 		if (send && conf.webhookUrl) {
 			const text = message(send, name, dest.data, finding.detail, consoleLink(env, destinationId, pageFor[name]));
-			const res = await postWebhook(conf.webhookUrl, text);
+			const res = await postWebhook(env, conf.webhookUrl, text);
 			if (!res.ok) {
 				// Not recorded as sent: the next run (a minute later) tries again.
-				log("warn", "alert_failed", { destinationId, requestId, condition: name, kind: send, status: res.status });
+				log("warn", "alert_failed", { destinationId, requestId, condition: name, kind: send, status: res.status, failure: res.failure });
 				continue;
 			}
 			log("info", "alert_sent", { destinationId, requestId, condition: name, kind: send, status: res.status });
