@@ -1,5 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import { config } from "./config";
+import { capMessage } from "./echo";
 import type { SegmentRef, SourceData } from "./updates";
 
 /**
@@ -148,7 +149,7 @@ export class Ledger extends DurableObject<Env> {
 	}
 
 	private noteError(at: number, kind: string, message: string, updateId: string | null = null, prospectId: number | null = null): void {
-		this.sql.exec(`INSERT INTO errors (at, kind, update_id, prospect_id, message) VALUES (?, ?, ?, ?, ?)`, at, kind, updateId, prospectId, message);
+		this.sql.exec(`INSERT INTO errors (at, kind, update_id, prospect_id, message) VALUES (?, ?, ?, ?, ?)`, at, kind, updateId, prospectId, capMessage(message));
 		this.sql.exec(`DELETE FROM errors WHERE seq <= (SELECT MAX(seq) FROM errors) - ?`, RECENT_ERRORS);
 	}
 
@@ -219,7 +220,7 @@ export class Ledger extends DurableObject<Env> {
 			if (!row || TERMINAL.has(row.state)) continue;
 			const attempts = Math.max(row.attempts, o.attempts ?? row.attempts);
 			if (o.state === row.state || o.state === "pending") {
-				this.sql.exec(`UPDATE updates SET attempts = ?, reason = COALESCE(?, reason), updated_at = ? WHERE id = ?`, attempts, o.reason ?? null, now, o.id);
+				this.sql.exec(`UPDATE updates SET attempts = ?, reason = COALESCE(?, reason), updated_at = ? WHERE id = ?`, attempts, o.reason === undefined ? null : capMessage(o.reason), now, o.id);
 				continue;
 			}
 			const segments = JSON.parse(row.segments) as SegmentRef[];
@@ -229,7 +230,7 @@ export class Ledger extends DurableObject<Env> {
 				this.sql.exec(
 					`UPDATE updates SET state = 'failed', reason = ?, failed_fields = ?, attempts = ?, updated_at = ?,
 					 first_failed_at = COALESCE(first_failed_at, ?) WHERE id = ?`,
-					o.reason ?? "failed",
+					capMessage(o.reason ?? "failed"),
 					JSON.stringify(o.fields ?? []),
 					attempts,
 					now,

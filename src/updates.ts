@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { dictionaryOf, ownValue, setOwn } from "./dictionary";
+import { quote } from "./echo";
 import { customField, isArrayAttribute, prospectAttributes, attributeValueProblem } from "./outreach/attributes";
 import { SegmentStatus, statusWord, type Mapping } from "./mapping";
 
@@ -64,16 +65,17 @@ const POSITIVE_INT = /^[1-9]\d{0,15}$/;
 export function prospectIdOf(profile: Record<string, unknown>, namespace: string): number | string {
 	const parsed = Profile.safeParse(profile);
 	if (!parsed.success) return "identityMap must be an object of identity lists";
+	const ns = quote(namespace);
 	const list = ownValue(profile.identityMap as Record<string, unknown> | undefined, namespace);
-	if (list === undefined) return `no '${namespace}' identity in identityMap (it holds the Outreach prospect id)`;
-	if (!Array.isArray(list) || list.length === 0) return `identityMap.${namespace} must be a non-empty list of {id}`;
+	if (list === undefined) return `no '${ns}' identity in identityMap (it holds the Outreach prospect id)`;
+	if (!Array.isArray(list) || list.length === 0) return `identityMap.${ns} must be a non-empty list of {id}`;
 	const entries = list.map((e) => Identity.safeParse(e));
 	const chosen = entries.find((e) => e.success && e.data.primary === true) ?? entries[0]!;
-	if (!chosen.success) return `identityMap.${namespace} entries must be objects with an id`;
+	if (!chosen.success) return `identityMap.${ns} entries must be objects with an id`;
 	const raw = chosen.data.id;
 	const text = typeof raw === "number" ? String(raw) : typeof raw === "string" ? raw.trim() : null;
 	if (text === null || !POSITIVE_INT.test(text) || !Number.isSafeInteger(Number(text)))
-		return `identityMap.${namespace} id ${JSON.stringify(raw)?.slice(0, 40)} is not a positive integer Outreach prospect id`;
+		return `identityMap.${ns} id ${JSON.stringify(raw)?.slice(0, 40)} is not a positive integer Outreach prospect id`;
 	return Number(text);
 }
 
@@ -123,7 +125,7 @@ function memberships(profile: Record<string, unknown>, mapping: Mapping) {
 			const m = Membership.safeParse(raw);
 			const status = SegmentStatus.safeParse(m.data?.status);
 			if (!m.success || !status.success) {
-				problems.push(`segmentMembership.${ns}.${segmentId}.status must be realized, existing or exited`);
+				problems.push(`segmentMembership.${quote(ns)}.${quote(segmentId)}.status must be realized, existing or exited`);
 				continue;
 			}
 			const lqt = typeof m.data.lastQualificationTime === "string" ? m.data.lastQualificationTime : undefined;
