@@ -1,6 +1,7 @@
 import { Hono } from "hono";
 import { api } from "./api/index";
 import { requireAdmin } from "./auth";
+import { adminBodyLimit } from "./body-limit";
 import { consoleApp } from "./console/index";
 import { notFound, onError } from "./errors";
 import { ingestApp } from "./ingest";
@@ -13,7 +14,7 @@ app.onError(onError);
 app.notFound(notFound);
 
 app.get("/healthz", (c) => c.json({ ok: true }));
-app.use("/api/*", requireAdmin);
+app.use("/api/*", requireAdmin, adminBodyLimit);
 app.route("/api", api);
 app.route("/oauth", oauthApp);
 app.route("/ingest", ingestApp);
