@@ -6,6 +6,7 @@ import { consoleApp } from "./console/index";
 import { notFound, onError } from "./errors";
 import { ingestApp } from "./ingest";
 import { oauthApp } from "./oauth";
+import { securityHeaders } from "./security-headers";
 
 /** The one place the route modules are mounted. */
 export const app = new Hono<{ Bindings: Env }>();
@@ -13,6 +14,7 @@ export const app = new Hono<{ Bindings: Env }>();
 app.onError(onError);
 app.notFound(notFound);
 
+app.use("*", securityHeaders);
 app.get("/healthz", (c) => c.json({ ok: true }));
 app.use("/api/*", requireAdmin, adminBodyLimit);
 app.route("/api", api);

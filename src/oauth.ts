@@ -182,8 +182,8 @@ function refusedResponse(c: Context, refusal: Refusal): Response | Promise<Respo
 	return c.html(
 		html`<!doctype html>
 <html lang="en">
-<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${title}</title></head>
-<body style="font-family: system-ui, sans-serif; max-width: 40rem; margin: 3rem auto; padding: 0 1rem">
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${title}</title><link rel="stylesheet" href="/console.css"></head>
+<body class="callback-page">
 <h1>${title}</h1>
 <p id="message">${refusal.message}</p>
 <p><a href="${back}">Back to the console</a></p>
