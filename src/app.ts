@@ -7,6 +7,7 @@ import { notFound, onError } from "./errors";
 import { ingestApp } from "./ingest";
 import { oauthApp } from "./oauth";
 import { securityHeaders } from "./security-headers";
+import { warnPublicBaseMissing } from "./public-base";
 
 /** The one place the route modules are mounted. */
 export const app = new Hono<{ Bindings: Env }>();
@@ -14,7 +15,7 @@ export const app = new Hono<{ Bindings: Env }>();
 app.onError(onError);
 app.notFound(notFound);
 
-app.use("*", securityHeaders);
+app.use("*", securityHeaders, warnPublicBaseMissing);
 app.get("/healthz", (c) => c.json({ ok: true }));
 app.use("/api/*", requireAdmin, adminBodyLimit);
 app.route("/api", api);
