@@ -1,5 +1,6 @@
 import { Hono } from "hono";
 import { AlertConfig, getAlertConfig, noAlerts, postWebhook, putAlertConfig, webhookFailureMessage, webhookUrlProblem } from "../alerts/config";
+import { slackEscape } from "../alerts/slack";
 import { isLocalDevelopment } from "../environment";
 import { ApiError } from "../errors";
 import { ledgerStub } from "../ledger";
@@ -32,7 +33,7 @@ export const alertsApi = new Hono<{ Bindings: Env }>()
 		const id = d.id;
 		const conf = await getAlertConfig(c.env, id);
 		if (!conf?.webhookUrl) throw new ApiError("conflict", "No webhook URL is saved for this destination. PUT /alerts with a webhookUrl first.");
-		const res = await postWebhook(c.env, conf.webhookUrl, `:wave: AEP → Outreach · ${d.name} — test message: alerts for this destination will arrive here.`);
+		const res = await postWebhook(c.env, conf.webhookUrl, `:wave: AEP → Outreach · ${slackEscape(d.name)} — test message: alerts for this destination will arrive here.`);
 		if (!res.ok) throw new ApiError("upstream_error", webhookFailureMessage(res));
 		return c.json({ sent: true, status: res.status });
 	});
