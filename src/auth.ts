@@ -1,6 +1,8 @@
 import { createMiddleware } from "hono/factory";
 import { timingSafeEqualString } from "./crypto";
 import { ApiError } from "./errors";
+import { log } from "./log";
+import { clientKey, noteWrongAdminToken, throttledMessage } from "./throttle";
 
 const MIN_ADMIN_TOKEN = 32;
 
@@ -29,7 +31,15 @@ export const requireAdmin = createMiddleware<{ Bindings: Env }>(async (c, next) 
 	const problem = adminTokenProblem(c.env);
 	if (problem) throw new ApiError("misconfigured", problem);
 	const presented = bearerToken(c.req.header("Authorization"));
-	if (!presented || !(await isAdminToken(c.env, presented)))
+	if (!presented || !(await isAdminToken(c.env, presented))) {
+		// Only a presented, wrong token is a guess; the right one was checked first and is never throttled.
+		const retryAfter = presented ? noteWrongAdminToken(clientKey(c.req.raw.headers)) : 0;
+		if (retryAfter > 0) {
+			log("warn", "admin_token_throttled", { retryAfterSeconds: retryAfter });
+			c.header("Retry-After", String(retryAfter));
+			throw new ApiError("too_many_requests", throttledMessage(retryAfter));
+		}
 		throw new ApiError("unauthorized", "Missing or wrong admin token. Send `Authorization: Bearer <ADMIN_TOKEN>`.");
+	}
 	await next();
 });

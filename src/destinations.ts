@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { LruCache } from "./cache";
 import { StoredMapping } from "./mapping";
 import { count } from "./metrics";
 
@@ -55,7 +56,8 @@ export const keys = {
 } as const;
 
 const CACHE_MS = 5_000;
-const cache = new Map<string, { at: number; value: unknown }>();
+// Bounded: unauthenticated requests name ids at will, and each miss is cached too.
+const cache = new LruCache<string, { at: number; value: unknown }>(1_000);
 
 async function cachedJson<T>(kv: KVNamespace, key: string, schema: z.ZodType<T>): Promise<T | null> {
 	const hit = cache.get(key);

@@ -12,6 +12,7 @@ export const errorStatus = {
 	conflict: 409,
 	payload_too_large: 413,
 	unsupported_media_type: 415,
+	too_many_requests: 429,
 	misconfigured: 500,
 	internal: 500,
 	upstream_error: 502,

@@ -4,6 +4,7 @@ import { config } from "./config";
 import { sha256Hex, timingSafeEqualString } from "./crypto";
 import { MESSAGE_BYTES, updateBytes } from "./queue";
 import { destinationStore } from "./destinations";
+import { capMessage } from "./echo";
 import { ApiError } from "./errors";
 import { ledgerStub, type Receipt } from "./ledger/ledger";
 import type { IngestAnswer } from "./ledger/requests";
@@ -128,7 +129,7 @@ ingestApp.post("/:destinationId", async (c) => {
 		}
 		const mapped = mapProfile(entry.value, mapping, { id: `${requestId}:${entry.index}`, observedAt: started, seq: entry.index });
 		if (mapped.kind === "skipped") receipt.skipped++;
-		else if (mapped.kind === "rejected") receipt.rejected.push({ index: entry.index, error: mapped.error, segments: mapped.segments });
+		else if (mapped.kind === "rejected") receipt.rejected.push({ index: entry.index, error: capMessage(mapped.error, 500), segments: mapped.segments });
 		else if (updateBytes(mapped.update) > MESSAGE_BYTES)
 			receipt.rejected.push({ index: entry.index, error: "the mapped field values are larger than 120 KB", segments: mapped.segments });
 		else receipt.accepted.push({ update: mapped.update, segments: mapped.segments, source: mapped.source });

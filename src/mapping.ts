@@ -5,6 +5,15 @@ import { customField, customFieldNumber, isArrayAttribute, mappableAttributes } 
 export const SegmentStatus = z.enum(["realized", "existing", "exited"]);
 export type SegmentStatus = z.infer<typeof SegmentStatus>;
 
+/**
+ * Size limits, so no mapping can grow the records read on every ingest request (and the pages that show
+ * them) without bound. A status word may use Outreach's 32,000 characters per field, within the 64 KB whole.
+ */
+const MAX_NAME = 256;
+const MAX_ATTRIBUTES = 100;
+const MAX_SEGMENTS = 150;
+const MAX_MAPPING_BYTES = 64 * 1024;
+
 const XDM_PATH = /^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z_][A-Za-z0-9_-]*)*$/;
 const mappable = new Set(mappableAttributes);
 
@@ -13,6 +22,7 @@ export const AttributeMapping = z.strictObject({
 	source: z
 		.string({ error: "is required: a dotted XDM path such as person.name.firstName" })
 		.trim()
+		.max(MAX_NAME, "must be at most 256 characters")
 		.regex(XDM_PATH, "must be a dotted XDM path such as person.name.firstName"),
 	target: z.string({ error: "is required: an Outreach prospect attribute such as firstName" }).refine((t) => mappable.has(t), {
 		error: (iss) =>
@@ -23,13 +33,13 @@ export const AttributeMapping = z.strictObject({
 });
 
 export const SegmentMapping = z.strictObject({
-	segmentId: z.string({ error: "is required: the AEP segment id" }).trim().min(1, "must not be empty").max(256),
+	segmentId: z.string({ error: "is required: the AEP segment id" }).trim().min(1, "must not be empty").max(MAX_NAME, "must be at most 256 characters"),
 	mappingId: z
 		.number({ error: "must be a number from 1 to 150 (Outreach's Custom Field N)" })
 		.int("must be a whole number from 1 to 150")
 		.min(1, "must be from 1 to 150")
 		.max(150, "must be from 1 to 150"),
-	name: z.string({ error: "must be text" }).max(256, "must be at most 256 characters").optional(),
+	name: z.string({ error: "must be text" }).max(MAX_NAME, "must be at most 256 characters").optional(),
 });
 
 const StatusWord = z.string({ error: "must be text" }).max(32000, "must be at most 32,000 characters");
@@ -38,9 +48,10 @@ const mappingShape = {
 	identityNamespace: z
 		.string({ error: "is required: the AEP identity namespace holding the Outreach prospect id, e.g. Oid" })
 		.trim()
-		.min(1, "is required: the AEP identity namespace holding the Outreach prospect id, e.g. Oid"),
-	attributes: z.array(AttributeMapping).default([]),
-	segments: z.array(SegmentMapping).default([]),
+		.min(1, "is required: the AEP identity namespace holding the Outreach prospect id, e.g. Oid")
+		.max(MAX_NAME, "must be at most 256 characters"),
+	attributes: z.array(AttributeMapping).max(MAX_ATTRIBUTES, `must have at most ${MAX_ATTRIBUTES} attributes`).default([]),
+	segments: z.array(SegmentMapping).max(MAX_SEGMENTS, `must have at most ${MAX_SEGMENTS} segments (Outreach has 150 custom fields)`).default([]),
 	statusValues: z.strictObject({ realized: StatusWord.optional(), existing: StatusWord.optional(), exited: StatusWord.optional() }).optional(),
 };
 
@@ -48,6 +59,14 @@ const mappingShape = {
 export const Mapping = z
 	.strictObject(mappingShape)
 	.superRefine((m, ctx) => {
+		// Read on every ingest request and shown on every mapping page: the whole mapping stays small.
+		const bytes = new TextEncoder().encode(JSON.stringify(m)).byteLength;
+		if (bytes > MAX_MAPPING_BYTES)
+			ctx.addIssue({
+				code: "custom",
+				path: [],
+				message: `the mapping is ${Math.ceil(bytes / 1024)} KB; it must be at most 64 KB. Shorten the status words (statusValues) or segment names`,
+			});
 		const byMappingId = new Map<number, number>();
 		const bySegment = new Map<string, number>();
 		m.segments.forEach((s, i) => {

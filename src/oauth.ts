@@ -102,7 +102,7 @@ async function completeConnect(c: Context<{ Bindings: Env }>): Promise<Response>
 
 	if (error) {
 		// The flow is over: spend the state, and link the page back to its destination when the state is ours.
-		const declinedFor = state ? await spendState(c.env, state) : undefined;
+		const declinedFor = state ? await spendState(c, state) : undefined;
 		if (error === "access_denied") refuse("access_denied", `Access was declined at Outreach, so nothing was connected. ${START_AGAIN}`, declinedFor);
 		refuse("outreach_error", `Outreach did not authorize the connection (${error}${error_description ? `: ${error_description}` : ""}). ${START_AGAIN}`, declinedFor);
 	}
@@ -160,11 +160,19 @@ async function readState(env: Env, state: string): Promise<OAuthState> {
 }
 
 /** Deletes a state after Outreach answered with an error; answers its destination when it was one of ours. */
-async function spendState(env: Env, state: string): Promise<string | undefined> {
+async function spendState(c: Context<{ Bindings: Env }>, state: string): Promise<string | undefined> {
+	const env = c.env;
 	const parsed = OAuthState.safeParse(await env.CONFIG.get(keys.oauthState(state), "json").catch(() => null));
 	if (!parsed.success) return undefined;
+	// Checked like a success before it is spent, so a stranger holding the owner's state cannot cancel the owner's sign-in.
+	const { destinationId, sessionId, createdAt } = parsed.data;
+	if (!(Date.now() - Date.parse(createdAt) <= STATE_TTL_MS))
+		refuse("state_expired", `This sign-in took longer than 10 minutes and has expired. ${START_AGAIN}`, destinationId);
+	if (sessionId !== undefined && (await readSessionId(c)) !== sessionId)
+		refuse("session_mismatch", `This sign-in was started in another browser session. ${START_AGAIN}`, destinationId);
+	await ledgerStub(env, destinationId).claimOnce(keys.oauthState(state), STATE_TTL_MS);
 	await env.CONFIG.delete(keys.oauthState(state));
-	return parsed.data.destinationId;
+	return destinationId;
 }
 
 function wantsJson(c: Context): boolean {
@@ -182,8 +190,8 @@ function refusedResponse(c: Context, refusal: Refusal): Response | Promise<Respo
 	return c.html(
 		html`<!doctype html>
 <html lang="en">
-<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${title}</title></head>
-<body style="font-family: system-ui, sans-serif; max-width: 40rem; margin: 3rem auto; padding: 0 1rem">
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${title}</title><link rel="stylesheet" href="/console.css"></head>
+<body class="callback-page">
 <h1>${title}</h1>
 <p id="message">${refusal.message}</p>
 <p><a href="${back}">Back to the console</a></p>

@@ -1,4 +1,6 @@
 import { z } from "zod";
+import { dictionaryOf, ownValue, setOwn } from "./dictionary";
+import { quote } from "./echo";
 import { customField, isArrayAttribute, prospectAttributes, attributeValueProblem } from "./outreach/attributes";
 import { revisionOf, SegmentStatus, statusWord, type Mapping, type StoredMapping } from "./mapping";
 
@@ -63,8 +65,8 @@ export const SourceData = z.object({
 	prospectId: z.number(),
 	observedAt: z.number(),
 	seq: z.number(),
-	segments: z.record(z.string(), z.object({ status: SegmentStatus, lastQualificationTime: z.string().optional() })),
-	attributes: z.record(z.string(), z.unknown()),
+	segments: dictionaryOf(z.object({ status: SegmentStatus, lastQualificationTime: z.string().optional() })),
+	attributes: dictionaryOf(z.unknown()),
 });
 export type SourceData = z.infer<typeof SourceData>;
 
@@ -89,16 +91,17 @@ const POSITIVE_INT = /^[1-9]\d{0,15}$/;
 export function prospectIdOf(profile: Record<string, unknown>, namespace: string): number | string {
 	const parsed = Profile.safeParse(profile);
 	if (!parsed.success) return "identityMap must be an object of identity lists";
-	const list = parsed.data.identityMap?.[namespace];
-	if (list === undefined) return `no '${namespace}' identity in identityMap (it holds the Outreach prospect id)`;
-	if (!Array.isArray(list) || list.length === 0) return `identityMap.${namespace} must be a non-empty list of {id}`;
+	const ns = quote(namespace);
+	const list = ownValue(profile.identityMap as Record<string, unknown> | undefined, namespace);
+	if (list === undefined) return `no '${ns}' identity in identityMap (it holds the Outreach prospect id)`;
+	if (!Array.isArray(list) || list.length === 0) return `identityMap.${ns} must be a non-empty list of {id}`;
 	const entries = list.map((e) => Identity.safeParse(e));
 	const chosen = entries.find((e) => e.success && e.data.primary === true) ?? entries[0]!;
-	if (!chosen.success) return `identityMap.${namespace} entries must be objects with an id`;
+	if (!chosen.success) return `identityMap.${ns} entries must be objects with an id`;
 	const raw = chosen.data.id;
 	const text = typeof raw === "number" ? String(raw) : typeof raw === "string" ? raw.trim() : null;
 	if (text === null || !POSITIVE_INT.test(text) || !Number.isSafeInteger(Number(text)))
-		return `identityMap.${namespace} id ${JSON.stringify(raw)?.slice(0, 40)} is not a positive integer Outreach prospect id`;
+		return `identityMap.${ns} id ${JSON.stringify(raw)?.slice(0, 40)} is not a positive integer Outreach prospect id`;
 	return Number(text);
 }
 
@@ -140,7 +143,8 @@ function memberships(profile: Record<string, unknown>, mapping: Mapping) {
 	const mapped = new Map(mapping.segments.map((s) => [s.segmentId, s.mappingId]));
 	const found: SourceData["segments"] = {};
 	const problems: string[] = [];
-	const namespaces = Profile.safeParse(profile).data?.segmentMembership ?? {};
+	// The raw object, not zod's copy: zod drops a `__proto__` key, which is an ordinary namespace here.
+	const namespaces = Profile.safeParse(profile).success ? ((profile.segmentMembership as Record<string, unknown> | undefined) ?? {}) : {};
 	for (const [ns, segments] of Object.entries(namespaces)) {
 		if (segments === null || typeof segments !== "object" || Array.isArray(segments)) continue;
 		for (const [segmentId, raw] of Object.entries(segments)) {
@@ -148,14 +152,14 @@ function memberships(profile: Record<string, unknown>, mapping: Mapping) {
 			const m = Membership.safeParse(raw);
 			const status = SegmentStatus.safeParse(m.data?.status);
 			if (!m.success || !status.success) {
-				problems.push(`segmentMembership.${ns}.${segmentId}.status must be realized, existing or exited`);
+				problems.push(`segmentMembership.${quote(ns)}.${quote(segmentId)}.status must be realized, existing or exited`);
 				continue;
 			}
 			const lqt = typeof m.data.lastQualificationTime === "string" ? m.data.lastQualificationTime : undefined;
-			const prev = found[segmentId];
+			const prev = ownValue(found, segmentId);
 			// The same segment in two namespaces: the later qualification wins.
 			if (!prev || (qualificationTime(lqt) ?? 0) >= (qualificationTime(prev.lastQualificationTime) ?? 0))
-				found[segmentId] = { status: status.data, ...(lqt ? { lastQualificationTime: lqt } : {}) };
+				setOwn(found, segmentId, { status: status.data, ...(lqt ? { lastQualificationTime: lqt } : {}) });
 		}
 	}
 	return { found, problems, mapped };
@@ -171,7 +175,7 @@ export function fieldsFrom(source: SourceData, mapping: Mapping | StoredMapping)
 	const segments: SegmentRef[] = [];
 	const at = (field: string): Version => [revisionOf(mapping, field), source.observedAt, source.observedAt, source.seq];
 	for (const s of mapping.segments) {
-		const m = Object.hasOwn(source.segments, s.segmentId) ? source.segments[s.segmentId] : undefined;
+		const m = ownValue(source.segments, s.segmentId);
 		if (!m) continue;
 		segments.push({ segmentId: s.segmentId, mappingId: s.mappingId });
 		const field = customField(s.mappingId);
@@ -203,7 +207,7 @@ export function mapProfile(
 	const attributes: Record<string, unknown> = {};
 	for (const a of mapping.attributes) {
 		const value = readPath(record, a.source);
-		if (value !== undefined) attributes[a.source] = value;
+		if (value !== undefined) setOwn(attributes, a.source, value);
 	}
 	if (segments.length === 0 && Object.keys(attributes).length === 0) return { kind: "skipped" };
 	const prospectId = prospectIdOf(record, mapping.identityNamespace);

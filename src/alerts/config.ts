@@ -1,24 +1,58 @@
 import { z } from "zod";
 import { keys } from "../destinations";
+import { isLocalDevelopment } from "../environment";
+import { classifyHost } from "../public-host";
 
 /**
  * A destination's alert settings (KV `alerts:<id>`): the webhook and its three conditions, and the one way a
  * message is posted to the webhook. The API stores and tests them; the cron's evaluator (./evaluate) reads them.
  */
 
-const LOCAL_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]"]);
 const WEBHOOK_TIMEOUT_MS = 5_000;
 
+const LOCAL_ONLY =
+	"may point at 127.0.0.1 or localhost only in local development (when OUTREACH_API_BASE is the local Outreach, as with npm start); use your webhook's public https URL";
+
+const LOCAL_LITERAL = new Set(["127.0.0.1", "localhost"]);
+
+/** The host as typed in `value`, before the URL parser normalises it (case, numeric forms). */
+function typedHost(value: string): string {
+	return /^[a-z][a-z0-9+.-]*:\/\/(?:[^@/?#]*@)?(\[[^\]]*\]|[^/?#:]*)/i.exec(value.trim())?.[1] ?? "";
+}
+
+/**
+ * Why the Worker will not post to `value`, or null. Webhooks are posted from inside Cloudflare on a user's
+ * behalf, so only https URLs on public hosts are taken (src/public-host.ts judges the host); this machine
+ * (127.0.0.1, localhost) over http or https only in local development, decided from configuration
+ * (src/environment.ts), never from the request.
+ */
+export function webhookUrlProblem(value: string, localDevelopment: boolean): string | null {
+	if (!URL.canParse(value)) return "must be a URL, e.g. https://hooks.slack.com/services/…";
+	const url = new URL(value);
+	if (url.protocol !== "https:" && url.protocol !== "http:") return "must use https, e.g. https://hooks.slack.com/services/…";
+	const kind = classifyHost(url.hostname);
+	if (kind === "loopback") {
+		if (!localDevelopment) return LOCAL_ONLY;
+		// Exactly as typed: 0177.0.0.1, 127.1, LOCALHOST or [::1] are the same machine in disguise.
+		return LOCAL_LITERAL.has(typedHost(value)) ? null : "must name this machine as 127.0.0.1 or localhost, exactly (other forms of a local address are refused)";
+	}
+	if (url.protocol !== "https:") return "must use https (http is allowed only for 127.0.0.1 and localhost, in local development)";
+	if (kind === "private")
+		return `must be a public https address: ${url.hostname} is a private, link-local, shared or reserved address, which alerts are never posted to`;
+	if (kind === "local_name") return `must name a public host: ${url.hostname} only exists on a local network`;
+	if (kind === "no_domain") return `must name a public host with its domain, e.g. hooks.slack.com (not ${url.hostname})`;
+	return null;
+}
+
+// The stored form is checked with the local-development allowance; the API and postWebhook apply the real one.
 const WebhookUrl = z
 	.string()
 	.trim()
 	.max(2048, "must be at most 2,048 characters")
-	.refine((u) => URL.canParse(u), "must be a URL, e.g. https://hooks.slack.com/services/…")
-	.refine((u) => {
-		if (!URL.canParse(u)) return true;
-		const url = new URL(u);
-		return url.protocol === "https:" || (url.protocol === "http:" && LOCAL_HOSTS.has(url.hostname));
-	}, "must use https (http is allowed only for localhost and 127.0.0.1)");
+	.superRefine((u, ctx) => {
+		const problem = webhookUrlProblem(u, true);
+		if (problem) ctx.addIssue({ code: "custom", message: problem });
+	});
 
 export const AlertConditions = z.strictObject({
 	connectionLost: z.boolean({ error: "must be true or false" }).default(false),
@@ -63,19 +97,48 @@ export async function putAlertConfig(env: Env, destinationId: string, value: Ale
 	await env.CONFIG.put(keys.alerts(destinationId), JSON.stringify(value));
 }
 
-/** Posts `{text}` to the webhook; true when it answered 2xx. Never logs the URL (a Slack URL is a secret). */
-export async function postWebhook(url: string, text: string): Promise<{ ok: boolean; status: number }> {
+/** What posting to a webhook came to; `status` is for logs, people get `webhookFailureMessage`. */
+export type WebhookResult =
+	| { ok: true; status: number }
+	| { ok: false; status: number; failure: "refused_target" | "unreachable" | "redirect" | "rejected"; problem?: string };
+
+/**
+ * Posts `{text}` to the webhook; ok when it answered 2xx. The target is checked again first (a stored URL
+ * may predate a rule), and a redirect is never followed: it could lead to an address the URL rules refuse.
+ * Never logs the URL (a Slack URL is a secret).
+ */
+export async function postWebhook(env: Env, url: string, text: string): Promise<WebhookResult> {
+	const problem = webhookUrlProblem(url, isLocalDevelopment(env));
+	if (problem) return { ok: false, status: 0, failure: "refused_target", problem };
 	try {
 		const res = await fetch(url, {
 			method: "POST",
 			headers: { "content-type": "application/json" },
 			body: JSON.stringify({ text }),
+			redirect: "manual",
 			signal: AbortSignal.timeout(WEBHOOK_TIMEOUT_MS),
 		});
 		await res.body?.cancel();
-		return { ok: res.ok, status: res.status };
+		if (res.status >= 300 && res.status < 400) return { ok: false, status: res.status, failure: "redirect" };
+		return res.ok ? { ok: true, status: res.status } : { ok: false, status: res.status, failure: "rejected" };
 	} catch {
-		return { ok: false, status: 0 };
+		return { ok: false, status: 0, failure: "unreachable" };
 	}
 }
 
+/**
+ * What to tell a person about a failed post. Only the class of the status is named: the exact status (or
+ * body) of whatever answered would let the webhook setting probe services the Worker can reach.
+ */
+export function webhookFailureMessage(res: Exclude<WebhookResult, { ok: true }>): string {
+	switch (res.failure) {
+		case "refused_target":
+			return `The saved webhook URL is not allowed: it ${res.problem}. Save another URL.`;
+		case "unreachable":
+			return "The webhook did not answer within 5 seconds (or could not be reached). Check the URL.";
+		case "redirect":
+			return "The webhook answered with a redirect (HTTP 3xx), and redirects are not followed. Save the URL it redirects to instead.";
+		case "rejected":
+			return `The webhook did not accept the message (HTTP ${Math.floor(res.status / 100)}xx). Check the URL (a Slack incoming webhook looks like https://hooks.slack.com/services/…).`;
+	}
+}

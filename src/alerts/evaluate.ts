@@ -1,5 +1,6 @@
 import { config } from "../config";
 import { getAlertConfig, postWebhook, type AlertConfig } from "./config";
+import { slackEscape } from "./slack";
 import { apiClient, type Activity, type Destination } from "../api/client";
 import { randomToken } from "../crypto";
 import { keys } from "../destinations";
@@ -45,7 +46,7 @@ export function findings(conf: AlertConfig, destination: Destination, activity: 
 	const c = conf.conditions;
 	if (c.connectionLost) {
 		const lost = destination.status === "reconnect_required";
-		const who = destination.outreachUser ? ` (${destination.outreachUser.email})` : "";
+		const who = destination.outreachUser ? ` (${slackEscape(destination.outreachUser.email)})` : "";
 		out.connectionLost = {
 			firing: lost,
 			detail: lost
@@ -110,7 +111,7 @@ export function step(
 }
 
 function message(kind: Kind, condition: ConditionName, destination: Destination, detail: string, link: string): string {
-	const head = `AEP → Outreach · ${destination.name}`;
+	const head = `AEP → Outreach · ${slackEscape(destination.name)}`;
 	if (kind === "recovery") return `:white_check_mark: ${head} — ${titles[condition]} resolved: ${detail}.${link}`;
 	const prefix = kind === "reminder" ? "still " : "";
 	return `:warning: ${head} — ${titles[condition]}: ${prefix}${detail}.${link}`;
@@ -147,10 +148,10 @@ async function evaluateOne(env: Env, destinationId: string, conf: AlertConfig, n
 		const { next, send } = step(state[name], finding, now);
 		if (send && conf.webhookUrl) {
 			const text = message(send, name, dest.data, finding.detail, consoleLink(env, destinationId, pageFor[name]));
-			const res = await postWebhook(conf.webhookUrl, text);
+			const res = await postWebhook(env, conf.webhookUrl, text);
 			if (!res.ok) {
 				// Not recorded as sent: the next run (a minute later) tries again.
-				log("warn", "alert_failed", { destinationId, requestId, condition: name, kind: send, status: res.status });
+				log("warn", "alert_failed", { destinationId, requestId, condition: name, kind: send, status: res.status, failure: res.failure });
 				continue;
 			}
 			log("info", "alert_sent", { destinationId, requestId, condition: name, kind: send, status: res.status });

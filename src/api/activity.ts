@@ -12,7 +12,7 @@ import { jsonBody } from "../validation";
 /** Pages (of REPLAY_PAGE) replayed per request; what is left stays listed for the next replay. */
 const MAX_REPLAY_PAGES = 40;
 
-const ReplayBody = z.strictObject({ ids: z.array(z.string().min(1)).max(10_000).optional() });
+const ReplayBody = z.strictObject({ ids: z.array(z.string().min(1).max(256, "must be at most 256 characters (an update id)")).max(10_000).optional() });
 
 /** Activity, failures and replay of a destination: GET …/activity, GET …/failures, POST …/failures/replay. */
 export const activityApi = new Hono<{ Bindings: Env }>()

@@ -1,5 +1,7 @@
 import { Hono } from "hono";
-import { AlertConfig, getAlertConfig, noAlerts, postWebhook, putAlertConfig } from "../alerts/config";
+import { AlertConfig, getAlertConfig, noAlerts, postWebhook, putAlertConfig, webhookFailureMessage, webhookUrlProblem } from "../alerts/config";
+import { slackEscape } from "../alerts/slack";
+import { isLocalDevelopment } from "../environment";
 import { ApiError } from "../errors";
 import { ledgerStub } from "../ledger/ledger";
 import { jsonBody } from "../validation";
@@ -19,6 +21,10 @@ export const alertsApi = new Hono<{ Bindings: Env }>()
 	.put("/:id/alerts", loadDestination, jsonBody(AlertConfig), async (c) => {
 		const id = c.var.destination.id;
 		const conf = c.req.valid("json");
+		// The schema allows 127.0.0.1 and localhost; whether this Worker is in local development is configuration.
+		const problem = conf.webhookUrl === null ? null : webhookUrlProblem(conf.webhookUrl, isLocalDevelopment(c.env));
+		if (problem)
+			throw new ApiError("bad_request", `Invalid request body (1 problem; see details): webhookUrl: ${problem}`, [{ path: "webhookUrl", message: problem }]);
 		await putAlertConfig(c.env, id, conf);
 		return c.json(conf);
 	})
@@ -27,13 +33,7 @@ export const alertsApi = new Hono<{ Bindings: Env }>()
 		const id = d.id;
 		const conf = await getAlertConfig(c.env, id);
 		if (!conf?.webhookUrl) throw new ApiError("conflict", "No webhook URL is saved for this destination. PUT /alerts with a webhookUrl first.");
-		const res = await postWebhook(conf.webhookUrl, `:wave: AEP → Outreach · ${d.name} — test message: alerts for this destination will arrive here.`);
-		if (!res.ok)
-			throw new ApiError(
-				"upstream_error",
-				res.status === 0
-					? "The webhook did not answer within 5 seconds (or could not be reached). Check the URL."
-					: `The webhook answered HTTP ${res.status}. Check the URL (a Slack incoming webhook looks like https://hooks.slack.com/services/…).`,
-			);
+		const res = await postWebhook(c.env, conf.webhookUrl, `:wave: AEP → Outreach · ${slackEscape(d.name)} — test message: alerts for this destination will arrive here.`);
+		if (!res.ok) throw new ApiError("upstream_error", webhookFailureMessage(res));
 		return c.json({ sent: true, status: res.status });
 	});

@@ -21,7 +21,11 @@ export function safeNext(next: string | undefined): string {
 	const base = "https://console.invalid";
 	const url = new URL(next, base);
 	if (url.origin !== base || !next.startsWith("/") || next.startsWith("//")) return "/";
-	return url.pathname + url.search + url.hash;
+	// Judge the path the Location header will carry, after normalisation: "/.//evil.example" and
+	// "/%2e%2e//evil.example" look local but become "//evil.example", which a browser reads as another site.
+	const path = url.pathname + url.search + url.hash;
+	if (/^\/[/\\]/.test(path) || new URL(path, base).origin !== base) return "/";
+	return path;
 }
 
 export const DestinationForm = z.object({ name: text.pipe(z.string().trim()), description: text.pipe(z.string().trim()), enabled: checkbox });

@@ -1,6 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { config } from "../config";
 import { crashPoint } from "../crashpoints";
+import { capMessage } from "../echo";
 import type { DestinationRecord } from "../destinations";
 import { gateStub } from "../gate/gate";
 import { log } from "../log";
@@ -171,8 +172,7 @@ export class Ledger extends DurableObject<Env> {
 	}
 
 	private noteError(at: number, kind: string, message: string, updateId: string | null = null, prospectId: number | null = null): void {
-		// A last line of defence: whatever a message quotes, a stored error stays small.
-		this.sql.exec(`INSERT INTO errors (at, kind, update_id, prospect_id, message) VALUES (?, ?, ?, ?, ?)`, at, kind, updateId, prospectId, message.slice(0, 1_000));
+		this.sql.exec(`INSERT INTO errors (at, kind, update_id, prospect_id, message) VALUES (?, ?, ?, ?, ?)`, at, kind, updateId, prospectId, capMessage(message));
 		this.sql.exec(`DELETE FROM errors WHERE seq <= (SELECT MAX(seq) FROM errors) - ?`, RECENT_ERRORS);
 	}
 
@@ -361,7 +361,7 @@ export class Ledger extends DurableObject<Env> {
 			if (!row || TERMINAL.has(row.state)) continue;
 			const attempts = Math.max(row.attempts, o.attempts ?? row.attempts);
 			if (o.state === row.state || o.state === "pending") {
-				this.sql.exec(`UPDATE updates SET attempts = ?, reason = COALESCE(?, reason), updated_at = ? WHERE id = ?`, attempts, o.reason ?? null, now, o.id);
+				this.sql.exec(`UPDATE updates SET attempts = ?, reason = COALESCE(?, reason), updated_at = ? WHERE id = ?`, attempts, o.reason === undefined ? null : capMessage(o.reason), now, o.id);
 				continue;
 			}
 			const segments = JSON.parse(row.segments) as SegmentRef[];
@@ -371,7 +371,7 @@ export class Ledger extends DurableObject<Env> {
 				this.sql.exec(
 					`UPDATE updates SET state = 'failed', reason = ?, failed_fields = ?, attempts = ?, updated_at = ?, send_at = NULL, hold = NULL,
 					 first_failed_at = COALESCE(first_failed_at, ?) WHERE id = ?`,
-					o.reason ?? "failed",
+					capMessage(o.reason ?? "failed"),
 					JSON.stringify(o.fields ?? []),
 					attempts,
 					now,
@@ -453,7 +453,7 @@ export class Ledger extends DurableObject<Env> {
 			const source = SourceData.parse(JSON.parse(row.source));
 			const { fields, error } = fieldsFrom(source, mapping);
 			if (error || Object.keys(fields).length === 0) {
-				const reason = `Replay: ${error ?? "the current mapping maps none of this update's data"}`;
+				const reason = capMessage(`Replay: ${error ?? "the current mapping maps none of this update's data"}`);
 				this.sql.exec(`UPDATE updates SET reason = ?, updated_at = ? WHERE id = ?`, reason, now, row.id);
 				unmappable++;
 				continue;

@@ -26,7 +26,7 @@ export function customFieldNumber(name: string): number | null {
 	const m = CUSTOM.exec(name);
 	if (!m) return null;
 	const n = Number(m[1]);
-	return n >= 1 && n <= 150 && prospectAttributes[name] ? n : null;
+	return n >= 1 && n <= 150 && Object.hasOwn(prospectAttributes, name) ? n : null;
 }
 
 export function isWritableAttribute(name: string): boolean {
@@ -35,7 +35,8 @@ export function isWritableAttribute(name: string): boolean {
 }
 
 export function isArrayAttribute(name: string): boolean {
-	return prospectAttributes[name]?.type === "array";
+	// Own properties only: a target named like an Object.prototype member is not an attribute.
+	return Object.hasOwn(prospectAttributes, name) && prospectAttributes[name]!.type === "array";
 }
 
 /** Writable attributes an attribute mapping may target: everything writable except `customN` (segments own those). */

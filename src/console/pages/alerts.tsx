@@ -48,7 +48,7 @@ function alertsPage(c: ConsoleContext, d: Destination, p: Props) {
 						<input id="webhookUrl" name="webhookUrl" type="url" value={p.values.webhookUrl} placeholder="https://hooks.slack.com/services/…" aria-invalid={inv("webhookUrl")} />
 						<FieldErrors problems={p.problems} path="webhookUrl" />
 						<p class="hint">
-							A Slack incoming webhook, or anything that accepts <code>POST {"{"}"text": "…"{"}"}</code>. Must be https (http only for localhost).
+							A Slack incoming webhook, or anything that accepts <code>POST {"{"}"text": "…"{"}"}</code>. Must be https on a public host (http://127.0.0.1 and http://localhost only in local development).
 						</p>
 					</div>
 					<h2>When to alert</h2>

@@ -5,6 +5,7 @@ import { beginConnect } from "../../oauth";
 import { plural, relative } from "../format";
 import type { Destination, Problem } from "../../api/client";
 import { Callout, CopyField, Csrf, FieldErrors } from "../components";
+import { PublicBaseWarning } from "../public-base-warning";
 import type { ConsoleContext, ConsoleEnv } from "../context";
 import { DeleteForm, DestinationForm } from "../forms";
 import { failurePage } from "../guard";
@@ -188,6 +189,7 @@ export async function overviewPage(c: ConsoleContext, d: Destination, opts: Over
 	return c.html(
 		<Shell title={d.name} csrf={csrf}>
 			<DestinationHeader destination={d} tab="overview" />
+			<PublicBaseWarning env={c.env} />
 			{flash && <Callout tone="ok" testid="flash">{flash}</Callout>}
 			{opts.error && <Callout tone="bad" title={opts.error} />}
 			{opts.createdToken && (

@@ -1,6 +1,7 @@
 import type { Hono } from "hono";
 import type { Activity, Destination, Problem } from "../../api/client";
 import { Callout, Csrf, EmptyState, FieldErrors, StatusBadges } from "../components";
+import { PublicBaseWarning } from "../public-base-warning";
 import type { ConsoleContext, ConsoleEnv } from "../context";
 import { num, relative, startOfUtcDay } from "../format";
 import { CreateDestinationForm } from "../forms";
@@ -37,6 +38,7 @@ async function listPage(c: ConsoleContext) {
 					</a>
 				)}
 			</div>
+			<PublicBaseWarning env={c.env} />
 			{c.req.query("deleted") !== undefined && <Callout tone="ok" testid="flash">The destination was deleted.</Callout>}
 			{rows.length === 0 ? (
 				<div class="card">

@@ -3,6 +3,8 @@ import type { Destination, MappingAnswer } from "../../api/client";
 import { Callout, CopyField, Csrf } from "../components";
 import type { ConsoleContext, ConsoleEnv } from "../context";
 import { failurePage } from "../guard";
+import { PublicBaseWarning } from "../public-base-warning";
+import { shellQuote } from "../shell";
 import { DestinationHeader, destinationPath, Shell } from "../layout";
 import { destinationOr } from "./shared";
 
@@ -17,10 +19,10 @@ function curlExample(d: Destination, m: MappingAnswer | null, token: string | un
 		identityMap: { [ns]: [{ id: "1" }] },
 	};
 	return [
-		`curl -X POST '${d.ingestUrl}' \\`,
-		`  -H 'Authorization: Bearer ${token ?? TOKEN_PLACEHOLDER}' \\`,
-		`  -H 'Content-Type: application/json' \\`,
-		`  -d '${JSON.stringify(profile)}'`,
+		`curl -X POST ${shellQuote(d.ingestUrl)} \\`,
+		`  -H ${shellQuote(`Authorization: Bearer ${token ?? TOKEN_PLACEHOLDER}`)} \\`,
+		`  -H ${shellQuote("Content-Type: application/json")} \\`,
+		`  -d ${shellQuote(JSON.stringify(profile))}`,
 	].join("\n");
 }
 
@@ -29,6 +31,7 @@ function setupPage(c: ConsoleContext, d: Destination, m: MappingAnswer | null, t
 	return c.html(
 		<Shell title={`Set up AEP · ${d.name}`} csrf={csrf}>
 			<DestinationHeader destination={d} tab="setup" />
+			<PublicBaseWarning env={c.env} />
 			{token && (
 				<Callout tone="warn" title="New ingest token. Copy it now — it is shown only this once." testid="rotated">
 					<p>Paste it into AEP's destination (Bearer token). The previous token stops working within about a minute.</p>

@@ -1,6 +1,7 @@
 import type { Context, Hono } from "hono";
 import { adminTokenProblem, isAdminToken } from "../../auth";
 import { log } from "../../log";
+import { clientKey, noteWrongAdminToken, throttledMessage } from "../../throttle";
 import { endSession, readSessionId, startSession } from "../../session";
 import { Callout } from "../components";
 import type { ConsoleEnv } from "../context";
@@ -9,7 +10,7 @@ import { barePage, requireSession } from "../guard";
 
 type SignInProps = { next: string; error?: string; notice?: string };
 
-function signInPage(c: Context, status: 200 | 401 | 500, props: SignInProps) {
+function signInPage(c: Context, status: 200 | 401 | 429 | 500, props: SignInProps) {
 	return barePage(
 		c,
 		status,
@@ -67,7 +68,13 @@ export function registerSignIn(app: Hono<ConsoleEnv>): void {
 		const problem = adminTokenProblem(c.env);
 		if (problem) return signInPage(c, 500, { next, error: problem });
 		if (!form.token || !(await isAdminToken(c.env, form.token))) {
-			log("warn", "console_signin_refused", {});
+			// Shares the admin API's count of wrong tokens per address (src/throttle.ts); the right token is never throttled.
+			const retryAfter = form.token ? noteWrongAdminToken(clientKey(c.req.raw.headers)) : 0;
+			log("warn", "console_signin_refused", { throttled: retryAfter > 0 });
+			if (retryAfter > 0) {
+				c.header("Retry-After", String(retryAfter));
+				return signInPage(c, 429, { next, error: throttledMessage(retryAfter) });
+			}
 			return signInPage(c, 401, { next, error: "That is not this Worker's admin token. Check for a missing character, or see below where to find it." });
 		}
 		await startSession(c);
