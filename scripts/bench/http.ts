@@ -2,15 +2,16 @@
 
 export class HttpError extends Error {}
 
-async function expectJson<T>(res: Response, what: string, status: number): Promise<T> {
+/** `status` is the one status expected, or "2xx" for any success. */
+async function expectJson<T>(res: Response, what: string, status: number | "2xx"): Promise<T> {
 	const text = await res.text();
-	if (res.status !== status) throw new HttpError(`${what} answered ${res.status} (expected ${status}): ${text.slice(0, 500)}`);
+	if (status === "2xx" ? res.status < 200 || res.status > 299 : res.status !== status) throw new HttpError(`${what} answered ${res.status} (expected ${status}): ${text.slice(0, 500)}`);
 	return (text ? JSON.parse(text) : undefined) as T;
 }
 
 /** The Worker's admin API, with its bearer token. */
 export function adminClient(workerUrl: string, adminToken: string) {
-	return async function admin<T>(method: string, path: string, body?: unknown, status = 200): Promise<T> {
+	return async function admin<T>(method: string, path: string, body?: unknown, status: number | "2xx" = 200): Promise<T> {
 		const res = await fetch(`${workerUrl}${path}`, {
 			method,
 			headers: { Authorization: `Bearer ${adminToken}`, ...(body === undefined ? {} : { "Content-Type": "application/json" }) },

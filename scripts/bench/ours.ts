@@ -42,6 +42,9 @@ export type RunContext = {
 	log: (line: string) => void;
 };
 
+/** The product cannot be measured on this scenario (e.g. it has no bulk delivery yet): a clear failure, not a crash. */
+export class NotMeasurable extends Error {}
+
 export const secondsSince = (t: number) => String(Math.round((Date.now() - t) / 1000)).padStart(4);
 
 /** The destination, created and mapped through the admin API; with `bulkApi`, switched to bulk delivery first. */
@@ -49,10 +52,10 @@ async function createDestination(admin: Admin, name: string, mapping: BenchMappi
 	const created = await admin<Created>("POST", "/api/destinations", { name, description: "npm run bench" }, 201);
 	if (bulkApi) {
 		const res = await admin<unknown>("PATCH", `/api/destinations/${created.id}`, { bulkApi: true }).catch((err: Error) => {
-			throw new Error(`the product has no bulk delivery to measure: PATCH /api/destinations/:id {"bulkApi":true} was refused — ${err.message}`);
+			throw new NotMeasurable(`the product has no bulk delivery to measure: PATCH /api/destinations/:id {"bulkApi":true} was refused — ${err.message}`);
 		});
 		if (!res || typeof res !== "object" || (res as { bulkApi?: unknown }).bulkApi !== true)
-			throw new Error(`the product has no bulk delivery to measure: PATCH {"bulkApi":true} answered ${JSON.stringify(res).slice(0, 300)}`);
+			throw new NotMeasurable(`the product has no bulk delivery to measure: PATCH {"bulkApi":true} answered ${JSON.stringify(res).slice(0, 300)}`);
 	}
 	await admin("PUT", `/api/destinations/${created.id}/mapping`, mapping);
 	return created;
@@ -74,14 +77,14 @@ async function connect(admin: Admin, destinationId: string, user: { email: strin
 	} catch {
 		throw new Error(`the OAuth callback answered ${res.status}, not JSON: ${text.slice(0, 300)}`);
 	}
-	if (res.status === 200 && body.connected) return;
-	if (res.status === 200 && body.destination?.status === "confirmation_required") {
-		const confirmed = await admin<{ status?: string; destination?: { status?: string } }>("POST", `/api/destinations/${destinationId}/connection/confirm`);
-		const status = confirmed.status ?? confirmed.destination?.status;
-		if (status !== undefined && status !== "connected") throw new Error(`confirming the connection left it ${status}: ${JSON.stringify(confirmed).slice(0, 300)}`);
-		return;
-	}
-	throw new Error(`the OAuth callback answered ${res.status}: ${text.slice(0, 300)}`);
+	const ok = res.status >= 200 && res.status < 300;
+	if (ok && body.destination?.status === "confirmation_required") {
+		const who = body.destination.pendingOutreachUser?.email;
+		if (who !== undefined && who.toLowerCase() !== user.email.toLowerCase()) throw new Error(`the connection waits for confirmation of ${who}, not ${user.email}`);
+		await admin("POST", `/api/destinations/${destinationId}/connection/confirm`, undefined, "2xx");
+	} else if (!ok || !body.connected) throw new Error(`the OAuth callback answered ${res.status}: ${text.slice(0, 300)}`);
+	const now = await admin<{ status?: string }>("GET", `/api/destinations/${destinationId}`);
+	if (now.status !== "connected") throw new Error(`after the OAuth flow the destination is ${now.status}, not connected`);
 }
 
 async function activity(admin: Admin, id: string): Promise<Activity> {
