@@ -46,7 +46,7 @@ const ROWS: Row[] = [
 
 function fmt(v: unknown): string {
 	if (v === null || v === undefined) return "—";
-	if (typeof v === "number") return Number.isInteger(v) && Math.abs(v) >= 10_000 ? v.toLocaleString("en-US") : String(v);
+	if (typeof v === "number") return Number.isInteger(v) && Math.abs(v) >= 1000 ? v.toLocaleString("en-US") : String(v);
 	return String(v);
 }
 
