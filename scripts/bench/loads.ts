@@ -17,7 +17,7 @@
  * then the planned order, and so is what the ordering contract expects.
  */
 import { dependencies, fieldsOf, versionsOf, type AepProfile, type BenchMapping, type PlannedRequest, type SegmentStatus, type SentRequest } from "./aep.ts";
-import { newestVersions, versionKey } from "./audit.ts";
+import { newestVersions } from "./audit.ts";
 import { prng } from "./profiles.ts";
 
 export type Scenario = "backfill" | "stream" | "backfill-bulk";
@@ -307,4 +307,3 @@ export function lowerBound(load: BenchLoad, limit: number, windowSeconds: number
 	return { calls, windows, drainSeconds: Math.max(0, windows - 1) * windowSeconds };
 }
 
-export { versionKey };

@@ -66,7 +66,7 @@ async function createDestination(admin: Admin, name: string, mapping: BenchMappi
  * (asked for JSON). A flow started through the API may need an admin's confirmation before it connects
  * (`confirmation_required` with `pendingOutreachUser`): then `POST …/connection/confirm`.
  */
-async function connect(admin: Admin, destinationId: string, user: { email: string; password: string }): Promise<void> {
+export async function connect(admin: Admin, destinationId: string, user: { email: string; password: string }): Promise<void> {
 	const { authorizeUrl } = await admin<{ authorizeUrl: string }>("POST", `/api/destinations/${destinationId}/connect`);
 	const callback = await signInAtOutreach(authorizeUrl, user.email, user.password);
 	const res = await fetch(callback, { headers: { Accept: "application/json" }, redirect: "manual" });
