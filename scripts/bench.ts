@@ -1,64 +1,104 @@
 /**
- * `npm run bench`: our destination against the strategy of the open-source Outreach connectors, on the same
- * load, in one run. Starts the local Outreach and the Worker (`wrangler dev`, state in a temporary folder)
- * with a compressed rate-limit window, posts generated AEP profiles, waits until every update is delivered,
- * failed or superseded, checks each prospect's final state, then runs the baseline. Progress goes to stderr;
- * stdout ends with one JSON line (the design's "Benchmark output").
+ * `npm run bench`: the benchmark of design.md ("Benchmark output"). Starts the local Outreach and the Worker
+ * (`wrangler dev`, state in a temporary folder) at a compressed clock, generates a realistic AEP load from the
+ * seed, and runs it through each strategy one after another, each against a freshly reset local Outreach
+ * holding the prospects' initial state: `ours` (the Worker), then the peers `aepNative` and `isolateLimiter`
+ * (Node clients in scripts/bench/peers.ts); `lowerBound` is computed. Every figure comes from ground truth
+ * (the local Outreach's final state, request log and write log). Progress goes to stderr; stdout gets the
+ * table and then one JSON object as its last line.
  *
- *   npm run bench -- [--profiles 900] [--prospects 650] [--limit 300] [--window 30] [--concurrency 4]
- *                    [--seed 42] [--port 8797] [--outreach-port 8798] [--skip-baseline] [--stack-log FILE]
+ *   npm run bench -- [--scenario backfill|stream|backfill-bulk] [--profiles N] [--seed 42]
+ *                    [--limit 200] [--window 10] [--concurrency 4] [--prospects N] [--stream-windows 15]
+ *                    [--skip-peers] [--stack-log FILE] [--port 8797] [--outreach-port 8798]
+ *   npm run bench -- --report FILE    (redraws the table from a saved run's output)
  */
 import { constants } from "node:fs";
-import { access, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { access, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { runBaseline } from "./bench/baseline.ts";
+import { collectTruth, figuresOf, type Details, type Figures, type Observed } from "./bench/figures.ts";
 import { outreachControl } from "./bench/http.ts";
-import { requestsOf, runOurs, type RunOptions } from "./bench/ours.ts";
-import { generateLoad } from "./bench/profiles.ts";
-import type { RunReport } from "./bench/report.ts";
+import { backfillLoad, lowerBound, streamLoad, type BenchLoad, type Scenario } from "./bench/loads.ts";
+import { runOurs } from "./bench/ours.ts";
+import { runAepNative, runIsolateLimiter, type PeerContext } from "./bench/peers.ts";
+import { renderTable, resultIn, type BenchResult } from "./bench/table.ts";
 import { generateDevVars, projectRoot, startStack, type Stack } from "./stack.ts";
 
 const { values: flags } = parseArgs({
 	options: {
-		profiles: { type: "string", default: "900" },
-		prospects: { type: "string", default: "650" },
-		limit: { type: "string", default: "300" },
-		window: { type: "string", default: "30" },
+		scenario: { type: "string", default: "backfill" },
+		profiles: { type: "string" },
+		prospects: { type: "string" },
+		"stream-windows": { type: "string", default: "15" },
+		limit: { type: "string", default: "200" },
+		window: { type: "string", default: "10" },
 		concurrency: { type: "string", default: "4" },
 		seed: { type: "string", default: "42" },
 		port: { type: "string", default: "8797" },
 		"outreach-port": { type: "string", default: "8798" },
-		"skip-baseline": { type: "boolean", default: false },
+		"skip-peers": { type: "boolean", default: false },
 		// Where to write the Worker's and the local Outreach's output (wrangler's request log, structured logs).
 		"stack-log": { type: "string" },
+		report: { type: "string" },
 	},
 });
 
-function positive(name: string): number {
-	const n = Number(flags[name as keyof typeof flags]);
-	if (!Number.isInteger(n) || n <= 0) {
+if (flags.report) {
+	const result = resultIn(await readFile(flags.report, "utf8"));
+	if (!result) {
+		console.error(`${flags.report} holds no benchmark JSON line`);
+		process.exit(2);
+	}
+	console.log(renderTable(result));
+	process.exit(0);
+}
+
+function whole(name: string, fallback?: number): number {
+	const raw = flags[name as keyof typeof flags];
+	const n = raw === undefined ? fallback : Number(raw);
+	if (n === undefined || !Number.isInteger(n) || n <= 0) {
 		console.error(`--${name} must be a positive whole number`);
 		process.exit(2);
 	}
 	return n;
 }
 
+const scenario = flags.scenario as Scenario;
+if (!["backfill", "stream", "backfill-bulk"].includes(scenario)) {
+	console.error("--scenario must be backfill, stream or backfill-bulk");
+	process.exit(2);
+}
+const limit = whole("limit");
+const windowSeconds = whole("window");
 const cfg = {
-	profiles: positive("profiles"),
-	prospects: positive("prospects"),
-	limit: positive("limit"),
-	windowSeconds: positive("window"),
-	concurrency: positive("concurrency"),
-	seed: positive("seed"),
-	workerPort: positive("port"),
-	outreachPort: positive("outreach-port"),
+	limit,
+	windowSeconds,
+	// backfill: members of the activated segments (≥ 20 windows of backlog at the defaults); stream: profiles
+	// over the stream (80 % of the limit per window); backfill-bulk: members, each in all three segments.
+	profiles: whole("profiles", scenario === "backfill" ? 4200 : scenario === "stream" ? Math.round(0.8 * limit * whole("stream-windows")) : 20_000),
+	seed: whole("seed"),
+	concurrency: whole("concurrency"),
+	workerPort: whole("port"),
+	outreachPort: whole("outreach-port"),
 };
 const PER_REQUEST = 10; // AEP aggregates at most 10 profiles per request
+// The bulk API's apply rate keeps its items per call-slot of the real limit (200 items/s at 10,000 calls/h).
+const bulkItemsPerSecond = Math.round((200 * (limit / windowSeconds)) / (10_000 / 3600));
+// AEP retries a failed request 15 s and 30 s later; the clock is compressed by windowSeconds ÷ 3600.
+const aepRetryDelaysMs = [15_000, 30_000].map((ms) => (ms * windowSeconds) / 3600);
 
 const started = Date.now();
 const log = (line: string) => process.stderr.write(`[bench ${String(Math.round((Date.now() - started) / 1000)).padStart(3)}s] ${line}\n`);
+
+function generate(): BenchLoad {
+	const windowMs = windowSeconds * 1000;
+	if (scenario === "stream") {
+		const windows = whole("stream-windows");
+		return streamLoad({ pool: whole("prospects", 3000), seed: cfg.seed, limit, windowMs, windows, share: cfg.profiles / (limit * windows) });
+	}
+	return backfillLoad({ members: cfg.profiles, seed: cfg.seed, hourMs: windowMs, attributes: scenario === "backfill", allSegments: scenario === "backfill-bulk" });
+}
 
 /** RAM-backed when the machine has it, so a shared disk's fsync stalls do not show up as ingest latency. */
 async function tempParent(): Promise<string> {
@@ -69,6 +109,7 @@ async function tempParent(): Promise<string> {
 		return tmpdir();
 	}
 }
+
 const stateDir = await mkdtemp(join(await tempParent(), "aep-outreach-bench-"));
 let stack: Stack | undefined;
 let cleaning: Promise<void> | undefined;
@@ -89,63 +130,96 @@ for (const signal of ["SIGINT", "SIGTERM"] as const)
 		void cleanup().then(() => process.exit(130));
 	});
 
-function table(ours: RunReport, baseline: RunReport | null): string {
-	const rows: [string, keyof RunReport][] = [
-		["PATCH calls", "patchCalls"],
-		["429 answers", "status429"],
-		["budget utilization", "budgetUtilization"],
-		["backlog (s)", "backlogSeconds"],
-		["drain after last ingest (s)", "drainSeconds"],
-		["ingest p50 (ms)", "ingestP50Ms"],
-		["ingest p99 (ms)", "ingestP99Ms"],
-		["ingest over 2 s", "ingestOver2s"],
-		["end-to-end p50 (ms)", "e2eP50Ms"],
-		["end-to-end p99 (ms)", "e2eP99Ms"],
-		["lost", "lost"],
-		["max calls in any window", "maxCallsInAnyWindow"],
-		["DO calls per PATCH", "doCallsPerPatch"],
-		["queue messages per profile", "queueMessagesPerProfile"],
-		["KV reads per profile", "kvReadsPerProfile"],
-	];
-	const fmt = (v: unknown) => (v === null || v === undefined ? "—" : String(v));
-	const lines = [`| ${"".padEnd(28)} | ${"ours".padStart(10)} | ${"baseline".padStart(10)} |`, `|${"-".repeat(30)}|${"-".repeat(12)}|${"-".repeat(12)}|`];
-	for (const [label, key] of rows) lines.push(`| ${label.padEnd(28)} | ${fmt(ours[key]).padStart(10)} | ${fmt(baseline?.[key]).padStart(10)} |`);
-	return lines.join("\n");
+/** What explains a strategy's wrong figures: the first few stale and unknown writes and wrong prospects. */
+function explain(name: string, d: Details): void {
+	const show = (what: string, items: unknown[]) => {
+		if (items.length) log(`${name}: ${items.length} ${what}, e.g. ${items.slice(0, 3).map((i) => JSON.stringify(i)).join("; ")}`);
+	};
+	show("stale writes", d.stale);
+	show("writes of a value no version had by then", d.unknown);
+	show("prospect fields not in their expected state", d.wrong);
 }
 
+const config: Record<string, unknown> = { limit, windowSeconds, profiles: cfg.profiles, seed: cfg.seed, concurrency: cfg.concurrency, perRequest: PER_REQUEST };
 let exitCode = 0;
 try {
-	const load = generateLoad({ profiles: cfg.profiles, prospects: cfg.prospects, seed: cfg.seed });
-	log(`load: ${cfg.profiles} profiles over ${load.expected.size} prospects (seed ${cfg.seed}); limit ${cfg.limit} calls per ${cfg.windowSeconds} s`);
-	const outreachUrl = `http://127.0.0.1:${cfg.outreachPort}`;
-	const devVars = generateDevVars(outreachUrl);
-	const adminToken = devVars.ADMIN_TOKEN!;
-	const vars = {
-		...devVars,
-		OUTREACH_RATE_LIMIT: String(cfg.limit),
-		OUTREACH_RATE_WINDOW_SECONDS: String(cfg.windowSeconds),
-		RETRY_BASE_SECONDS: "2",
-	};
-	log(`starting the local Outreach (:${cfg.outreachPort}) and the Worker (wrangler dev :${cfg.workerPort}, state in ${stateDir})`);
-	stack = await startStack({ workerPort: cfg.workerPort, outreachPort: cfg.outreachPort, persistTo: stateDir, vars });
-	const outreach = outreachControl(stack.outreachUrl);
-	const opts: RunOptions = { limit: cfg.limit, windowSeconds: cfg.windowSeconds, concurrency: cfg.concurrency, perRequest: PER_REQUEST, log };
+	const load = generate();
+	Object.assign(config, { load: load.shape, aepRetrySeconds: aepRetryDelaysMs.map((ms) => ms / 1000) }, scenario === "backfill-bulk" ? { bulkItemsPerSecond } : {});
+	const bound = lowerBound(load, limit, windowSeconds);
+	log(
+		`${scenario}: ${load.shape.profiles} profiles in ${load.requests.length} requests over ${load.initial.size} prospects (seed ${cfg.seed}); ` +
+			`limit ${limit} calls per ${windowSeconds} s; lowerBound ${bound.calls} calls = ${bound.windows} windows = ${bound.drainSeconds} s`,
+	);
+	if (scenario !== "stream" && bound.windows < 20) log(`note: backlogWindows ${bound.windows} < 20 — too small a load to show a strategy's drain (fine while developing)`);
 
-	const { wrongProspects, schedule, ...ours } = await runOurs({ workerUrl: stack.workerUrl, adminToken }, outreach, load, opts);
-	if (wrongProspects.length) log(`ours: prospects not in their expected state: ${wrongProspects.slice(0, 20).join(", ")}${wrongProspects.length > 20 ? " …" : ""}`);
-	let baseline: RunReport | null = null;
-	if (!flags["skip-baseline"]) {
-		const { wrongProspects: peerWrong, ...peer } = await runBaseline(stack.outreachUrl, outreach, load, requestsOf(load, PER_REQUEST), schedule, opts);
-		if (peerWrong.length) log(`baseline: ${peerWrong.length} prospects ended with an older value than the latest qualification (arrival order won)`);
-		baseline = peer;
+	const outreachUrl = `http://127.0.0.1:${cfg.outreachPort}`;
+	const vars: Record<string, string> = { ...generateDevVars(outreachUrl), OUTREACH_RATE_LIMIT: String(limit), OUTREACH_RATE_WINDOW_SECONDS: String(windowSeconds), RETRY_BASE_SECONDS: "2" };
+	log(`starting the local Outreach (:${cfg.outreachPort}) and the Worker (wrangler dev :${cfg.workerPort}, state in ${stateDir})`);
+	stack = await startStack({
+		workerPort: cfg.workerPort,
+		outreachPort: cfg.outreachPort,
+		persistTo: stateDir,
+		vars,
+		outreachArgs: ["--rate-limit", String(limit), "--window-seconds", String(windowSeconds), "--bulk-items-per-second", String(bulkItemsPerSecond)],
+	});
+	const outreach = outreachControl(stack.outreachUrl);
+	const resetBody = {
+		rateLimit: { limit, windowSeconds },
+		bulk: { itemsPerSecond: bulkItemsPerSecond },
+		prospects: [...load.initial].map(([id, attributes]) => (Object.keys(attributes).length ? { id, attributes } : id)),
+	};
+	const lastPlanned = Math.max(...load.requests.map((r) => r.at)) / 1000;
+	// How long a strategy may drain before the benchmark stops waiting (each scenario must end within 15 min).
+	const budgetSeconds = Math.max(120, 2 * bound.drainSeconds + 6 * windowSeconds, lastPlanned + 6 * windowSeconds);
+	const drainBudgetMs = 1000 * (scenario === "backfill-bulk" ? Math.min(budgetSeconds, 600) : budgetSeconds);
+	const cfgFig = { limit, windowSeconds, bulkScenario: scenario === "backfill-bulk" };
+
+	const measured: Record<string, Figures | null> = {};
+	const measure = async (name: string, run: () => Promise<Observed>) => {
+		const began = Date.now();
+		const obs = await run();
+		const { figures, details } = figuresOf(load, bound, cfgFig, obs, await collectTruth(outreach, load));
+		explain(name, details);
+		log(`${name}: done in ${Math.round((Date.now() - began) / 1000)} s — drainSeconds ${figures.drainSeconds}, lost ${figures.lost}, status429 ${figures.status429}`);
+		measured[name] = figures;
+	};
+
+	await measure("ours", async () => {
+		const r = await runOurs(
+			{ workerUrl: stack!.workerUrl, adminToken: vars.ADMIN_TOKEN!, outreach, load, limit, windowSeconds, concurrency: cfg.concurrency, retryDelaysMs: aepRetryDelaysMs, resetBody, drainBudgetMs, log },
+			{ bulkApi: scenario === "backfill-bulk" },
+		);
+		log(`ours: activity totals ${JSON.stringify(r.totals)}${r.deliveryPath ? `, delivery path ${r.deliveryPath}` : ""}`);
+		return r;
+	});
+	if (scenario !== "backfill-bulk" && !flags["skip-peers"]) {
+		const peer: PeerContext = { outreachUrl: stack.outreachUrl, outreach, load, limit, windowSeconds, concurrency: cfg.concurrency, resetBody, drainBudgetMs, log };
+		await measure("aepNative", () => runAepNative(peer));
+		await measure("isolateLimiter", () => runIsolateLimiter(peer));
 	}
 	await cleanup();
-	if (ours.status429 > 0 || ours.lost > 0 || ours.maxCallsInAnyWindow > cfg.limit) exitCode = 1;
-	console.log(table(ours, baseline));
-	console.log(JSON.stringify({ ...ours, config: { limit: cfg.limit, windowSeconds: cfg.windowSeconds, concurrency: cfg.concurrency, seed: cfg.seed, profilesPerRequest: PER_REQUEST }, baseline }));
+
+	const result: BenchResult = {
+		scenario,
+		config,
+		backlogWindows: bound.windows,
+		lowerBound: bound,
+		ours: measured.ours ?? null,
+		...(scenario === "backfill-bulk" ? {} : { aepNative: measured.aepNative ?? null, isolateLimiter: measured.isolateLimiter ?? null }),
+	};
+	const ours = result.ours!;
+	const bad = (["status429", "lost", "failed", "staleWrites", "unknownWrites", "unfilteredRequests"] as const).filter((k) => (ours[k] ?? 0) > 0);
+	if (bad.length || ours.timedOut) {
+		exitCode = 1;
+		log(`ours: ${[...bad.map((k) => `${k} ${ours[k]}`), ...(ours.timedOut ? ["did not drain within the benchmark's budget"] : [])].join(", ")} — exit status 1`);
+	}
+	console.log(renderTable(result));
+	console.log(JSON.stringify(result));
 } catch (err) {
-	log(`failed: ${err instanceof Error ? err.message : String(err)}`);
+	const message = err instanceof Error ? err.message : String(err);
+	log(`failed: ${message}`);
 	if (stack) log(`last output of the stack:\n${stack.output().slice(-3000)}`);
+	console.log(JSON.stringify({ scenario, config, error: message }));
 	exitCode = 1;
 } finally {
 	await cleanup();

@@ -19,6 +19,8 @@ export type StackOptions = {
 	vars: Record<string, string>;
 	/** Print the children's output (npm start) or keep it for errors only (bench, tests). */
 	echo?: boolean;
+	/** Extra flags for local-outreach/main.ts (the benchmark's compressed limit and bulk rate). */
+	outreachArgs?: string[];
 };
 
 export type Stack = {
@@ -96,7 +98,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
 		child.stderr?.on("data", sink);
 	};
 
-	track("outreach", spawn(process.execPath, [join(projectRoot, "local-outreach/main.ts"), "--port", String(outreachPort)], { cwd: projectRoot }));
+	track("outreach", spawn(process.execPath, [join(projectRoot, "local-outreach/main.ts"), "--port", String(outreachPort), ...(opts.outreachArgs ?? [])], { cwd: projectRoot }));
 
 	// Everything wrangler needs comes from one private env file so a developer's .dev.vars never leaks in.
 	const envFile = join(projectRoot, ".wrangler", `stack-${workerPort}.env`);

@@ -2,15 +2,16 @@
 
 export class HttpError extends Error {}
 
-async function expectJson<T>(res: Response, what: string, status: number): Promise<T> {
+/** `status` is the one status expected, or "2xx" for any success. */
+async function expectJson<T>(res: Response, what: string, status: number | "2xx"): Promise<T> {
 	const text = await res.text();
-	if (res.status !== status) throw new HttpError(`${what} answered ${res.status} (expected ${status}): ${text.slice(0, 500)}`);
+	if (status === "2xx" ? res.status < 200 || res.status > 299 : res.status !== status) throw new HttpError(`${what} answered ${res.status} (expected ${status}): ${text.slice(0, 500)}`);
 	return (text ? JSON.parse(text) : undefined) as T;
 }
 
 /** The Worker's admin API, with its bearer token. */
 export function adminClient(workerUrl: string, adminToken: string) {
-	return async function admin<T>(method: string, path: string, body?: unknown, status = 200): Promise<T> {
+	return async function admin<T>(method: string, path: string, body?: unknown, status: number | "2xx" = 200): Promise<T> {
 		const res = await fetch(`${workerUrl}${path}`, {
 			method,
 			headers: { Authorization: `Bearer ${adminToken}`, ...(body === undefined ? {} : { "Content-Type": "application/json" }) },
@@ -22,7 +23,13 @@ export function adminClient(workerUrl: string, adminToken: string) {
 export type Admin = ReturnType<typeof adminClient>;
 
 export type FakeRequest = { at: number; userId: number | null; method: string; path: string; status: number };
-export type FakeStats = { status429: number; usage: { userId: number; windowStart: number; count: number }[] };
+export type FakeStats = {
+	status429: number;
+	usage: { userId: number; windowStart: number; count: number }[];
+	requests: Record<string, Record<string, number>>;
+	bulk?: { requests: number; items: number; unfilteredRequests: number; quota429: number };
+};
+export type FakeWrite = { at: number; prospectId: number; field: string; value: unknown; via: "patch" | "bulk"; batchId?: number };
 
 /** The local Outreach's /__fake control routes. */
 export function outreachControl(outreachUrl: string) {
@@ -37,6 +44,7 @@ export function outreachControl(outreachUrl: string) {
 		reset: (settings: Record<string, unknown>) => post("/reset", settings),
 		stats: () => get<FakeStats>("/stats"),
 		requests: async (since = 0) => (await get<{ requests: FakeRequest[] }>(`/requests${since ? `?since=${since}` : ""}`)).requests,
+		writes: async (since = 0) => (await get<{ writes: FakeWrite[] }>(`/writes${since ? `?since=${since}` : ""}`)).writes,
 		prospect: async (id: number) => (await get<{ data: { attributes: Record<string, unknown> } }>(`/prospects/${id}`)).data.attributes,
 	};
 }
@@ -82,3 +90,21 @@ export async function pool<T>(items: T[], concurrency: number, task: (item: T, i
 }
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Counts the field writes the local Outreach has applied, polling `/__fake/writes?since=` so each poll reads
+ * only what is new (`since` is inclusive: entries of the last millisecond seen are read again, not recounted).
+ */
+export function writeCounter(outreach: OutreachControl) {
+	let cursor = 0;
+	let before = 0; // entries applied before `cursor`
+	return async (): Promise<number> => {
+		const fresh = await outreach.writes(cursor); // every entry at or after `cursor`
+		if (fresh.length === 0) return before;
+		const total = before + fresh.length;
+		const last = fresh[fresh.length - 1]!.at;
+		before += fresh.filter((w) => w.at < last).length;
+		cursor = last;
+		return total;
+	};
+}

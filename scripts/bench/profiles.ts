@@ -1,8 +1,9 @@
 /**
- * The benchmark's load: N AEP profiles over M prospects, deterministic from a seed. Every prospect appears at
- * least once; the rest repeat prospects at random, each with its own segment status and a
- * `lastQualificationTime` that is shuffled against the arrival order, so only a destination that orders by
- * qualification time (not by arrival) ends with the right value.
+ * The fault suite's load (test/faults/harness.ts): N AEP profiles over M prospects, deterministic from a seed.
+ * Every prospect appears at least once; the rest repeat prospects at random, each with its own segment status
+ * and a `lastQualificationTime` that is shuffled against the arrival order, so only a destination that orders
+ * by qualification time (not by arrival) ends with the right value. The benchmark's own loads, written as AEP
+ * sends them, are in loads.ts.
  */
 
 export const SEGMENTS = [

@@ -23,16 +23,17 @@ export function maxInAnyWindow(times: number[], windowMs: number): number {
 }
 
 /**
- * budgetUtilization = counted PATCH calls ÷ (limit × backlogSeconds ÷ windowSeconds): the calls made while
- * updates were waiting, as a share of the calls the limit allowed in that time. "Counted" calls are those
- * Outreach charged to the limit (a 429 is not charged, and does no work). backlogSeconds runs from the first
- * ingest request until the last update reached its final state.
- *
- * Over a run of a few windows it can exceed 1: a budget that starts idle allows a whole window's worth at once
- * and then `limit` more per window, so a backlog that ends just after k windows can carry (k + 1) × limit
- * calls. On long runs it tends to the steady rate's share of the limit.
+ * Outreach's windows over the calls it counted: a fixed window of `windowMs` opens at the first counted call
+ * after the previous window ended (not on the clock's hour), as the local Outreach's limit does. Answers each
+ * window's start and how many of the calls fell in it.
  */
-export function budgetUtilization(calls: number, limit: number, windowSeconds: number, backlogSeconds: number): number {
-	const allowed = (limit * backlogSeconds) / windowSeconds;
-	return allowed > 0 ? round(calls / allowed, 3) : 0;
+export function outreachWindows(times: number[], windowMs: number): { start: number; end: number; calls: number }[] {
+	const sorted = [...times].sort((a, b) => a - b);
+	const out: { start: number; end: number; calls: number }[] = [];
+	for (const t of sorted) {
+		const last = out[out.length - 1];
+		if (last && t < last.end) last.calls++;
+		else out.push({ start: t, end: t + windowMs, calls: 1 });
+	}
+	return out;
 }
