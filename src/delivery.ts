@@ -36,20 +36,29 @@ type Item = { destinationId: string; update: Update; message: Message<unknown> }
 /**
  * Queue delays are whole seconds and a batch waits up to max_batch_timeout (1 s) to fill, so a deferral
  * re-sent for its exact slot would reach the gate up to ~2 s late, and under a steady backlog every window
- * would start that much late. So a deferral is re-sent to arrive up to EARLY_SECONDS + 1 s early, and a call
- * whose slot is at most SLOT_WAIT_MS away waits for it inside the consumer (wall time, not CPU time) and asks
- * the gate again then.
+ * would start that much late. So a deferral comes back a little early — its delay rounded down to a step of
+ * the window (1 s at the compressed clocks of tests, 30 s at the real hour), so that the deferrals of a batch
+ * pack into few queue messages — and a call whose slot is at most a step and a bit away waits for it inside
+ * the consumer (wall time, not CPU time) and asks the gate again then.
  */
-export const SLOT_WAIT_MS = 3_000;
 const EARLY_SECONDS = 1;
-/** A batch waits for slots at most this long in all, so one batch never holds the consumer for long. */
-const MAX_BATCH_WAIT_MS = 10_000;
+
+/** The step deferral delays are rounded to, for a window of `windowSeconds`. */
+export function delayStepSeconds(windowSeconds: number): number {
+	return Math.min(30, Math.max(1, Math.floor(windowSeconds / 100)));
+}
+
+/** How near a slot must be to be waited for in the consumer. */
+export function slotWaitMs(windowSeconds: number): number {
+	return (delayStepSeconds(windowSeconds) + 2) * 1000;
+}
 /** A destination whose grant moved to another gate is asked about again after this long. */
 const MOVED_RETRY_SECONDS = 5;
 
-/** The queue delay for a deferral to `at`: whole seconds, a little early (see SLOT_WAIT_MS). */
-export function deferralDelay(at: number, now: number): number {
-	return Math.min(MAX_DELAY_SECONDS, Math.max(0, Math.floor((at - now) / 1000) - EARLY_SECONDS));
+/** The queue delay for a deferral to `at`: whole seconds, a little early, rounded down to the step. */
+export function deferralDelay(at: number, now: number, step = 1): number {
+	const seconds = Math.max(0, Math.floor((at - now) / 1000) - EARLY_SECONDS);
+	return Math.floor(seconds / step) * step;
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -80,12 +89,17 @@ class Plan {
 
 	/** Hands the update back to its ledger, to be queued again after `delaySeconds` (as `update`, when it changed). */
 	resend(item: Item, delaySeconds: number, update: Update = item.update): void {
-		this.of(item.destinationId).resend.push({ update, delaySeconds: Math.min(MAX_DELAY_SECONDS * 4, Math.max(0, delaySeconds)) });
+		// Longer than the queue's 12 hours: the ledger keeps it until then.
+		this.of(item.destinationId).resend.push({ update, delaySeconds: Math.max(0, delaySeconds) });
 	}
 
-	defer(items: Item[], delaySeconds: number): void {
+	/** Sends the updates back to wait; `slot`: the budget slot the gate reserved for their call. */
+	defer(items: Item[], delaySeconds: number, slot?: number): void {
 		this.stats.deferred += items.length;
-		for (const i of items) this.resend(i, delaySeconds);
+		for (const i of items) {
+			const { slot: _previous, ...update } = i.update;
+			this.resend(i, delaySeconds, slot === undefined ? update : { ...update, slot });
+		}
 	}
 
 	hold(items: Item[], reason: HoldReason, generation?: number): void {
@@ -260,6 +274,8 @@ type Call = {
 	destinationId: string;
 	prospectId: number;
 	fields: Record<string, FieldVersion>;
+	/** The budget slot reserved for this call, when one of its updates was deferred before. */
+	slot?: number;
 	items: Item[];
 	owners: Map<string, Item>;
 	values: Record<string, unknown>;
@@ -282,10 +298,12 @@ function buildCalls(items: Item[], plan: Plan): Call[] {
 			versions[name] = { v: f.v, u: owners.get(name)!.id };
 			values[name] = f.value;
 		}
+		const slot = group.find((i) => i.update.slot !== undefined)?.update.slot;
 		calls.push({
 			key,
 			destinationId: group[0]!.destinationId,
 			prospectId: group[0]!.update.prospectId,
+			...(slot === undefined ? {} : { slot }),
 			fields: versions,
 			values,
 			owners: ownerItems,
@@ -299,7 +317,8 @@ async function deliverThroughGate(env: Env, gateName: string, work: GateWork, pl
 	const calls = buildCalls(work.items, plan);
 	if (calls.length === 0) return;
 	const gate = gateStub(env, gateName);
-	const waitUntil = Date.now() + MAX_BATCH_WAIT_MS;
+	// A batch waits for slots at most this long in all, so one batch never holds the consumer for long.
+	const waitUntil = Date.now() + Math.max(10_000, 2 * slotWaitMs(config(env).OUTREACH_RATE_WINDOW_SECONDS));
 	let pending = calls;
 	let waiting: Call[] = [];
 	let waitAt = Infinity;
@@ -317,7 +336,7 @@ async function deliverThroughGate(env: Env, gateName: string, work: GateWork, pl
 
 /**
  * One round with the gate: admit the calls, send the granted PATCHes, settle them. Answers the deferred calls
- * whose slot is near enough to wait for here (see SLOT_WAIT_MS) and when the first of them is due; the other
+ * whose slot is near enough to wait for here (see slotWaitMs) and when the first of them is due; the other
  * deferrals go back to their ledgers with their delay.
  */
 async function admitAndSend(
@@ -334,7 +353,7 @@ async function admitAndSend(
 	count("gateCalls");
 	const sentAt = Date.now();
 	const admitted: AdmitResult = await gate.admit({
-		calls: calls.map(({ key, destinationId, prospectId, fields }) => ({ key, destinationId, prospectId, fields })),
+		calls: calls.map(({ key, destinationId, prospectId, fields, slot }) => ({ key, destinationId, prospectId, fields, ...(slot === undefined ? {} : { slot }) })),
 		destinations,
 	});
 	// The gate's clock may differ from ours (another machine): its times are read relative to its `now`, and a
@@ -359,13 +378,16 @@ async function admitAndSend(
 	for (const key of admitted.stale) for (const i of byKey.get(key)!.items) plan.report(i, { id: i.update.id, state: "superseded" });
 	for (const key of admitted.done) for (const i of byKey.get(key)!.items) plan.finish(i);
 	const near: { calls: Call[]; at: number } = { calls: [], at: Infinity };
+	const step = delayStepSeconds(cfg.OUTREACH_RATE_WINDOW_SECONDS);
 	for (const d of admitted.deferred) {
+		const call = byKey.get(d.key)!;
+		call.slot = d.slot;
 		const wait = d.at - admitted.now;
 		const at = answeredAt + wait;
-		if (wait <= SLOT_WAIT_MS && at <= waitUntil) {
-			near.calls.push(byKey.get(d.key)!);
+		if (wait <= slotWaitMs(cfg.OUTREACH_RATE_WINDOW_SECONDS) && at <= waitUntil) {
+			near.calls.push(call);
 			near.at = Math.min(near.at, at);
-		} else plan.defer(byKey.get(d.key)!.items, deferralDelay(d.at, admitted.now));
+		} else plan.defer(call.items, deferralDelay(d.at, admitted.now, step), d.slot);
 	}
 
 	const settle: SettleReport = { calls: [] };

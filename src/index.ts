@@ -4,6 +4,7 @@ import { deliver, recordDeadLetters } from "./delivery";
 
 export { Gate } from "./gate/gate";
 export { Ledger } from "./ledger/ledger";
+export { Sessions } from "./sessions";
 
 const DEAD_LETTER_QUEUE = "prospect-updates-dlq";
 

@@ -2,12 +2,13 @@ import type { Context } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import { ConfigError } from "./config";
 import { hmacKey, hmacSign, hmacVerify, masterKeyBytes, randomToken, sha256Hex, timingSafeEqualString } from "./crypto";
+import { sessionsStub } from "./sessions";
 
 /**
  * Console sessions: an HttpOnly, Secure, SameSite=Lax cookie holding a signed session id — never the admin
  * token. The signing key is derived with HKDF from TOKEN_ENCRYPTION_KEY, with ADMIN_TOKEN's hash in its
- * purpose, so rotating either secret signs every console out. Sessions are stateless (nothing stored): the cookie
- * carries its own expiry under the signature, and sign-out clears it.
+ * purpose, so rotating either secret signs every console out. The cookie carries the session's id and expiry
+ * under the signature; the session itself lives on the server (src/sessions.ts), so signing out ends it there.
  *
  * SameSite=Lax, not Strict: Strict would drop the cookie on the top-level return from Outreach's sign-in,
  * and the OAuth callback checks that the `state` was started by this session. No `__Host-` prefix: that
@@ -64,16 +65,22 @@ export async function startSession<E extends { Bindings: Env }>(c: Context<E>, n
 		path: "/",
 		maxAge: Math.floor(SESSION_TTL_MS / 1000),
 	});
+	await sessionsStub(c.env).start(id, expiresAt);
 	return { id, expiresAt };
 }
 
-export function endSession<E extends { Bindings: Env }>(c: Context<E>): void {
+/** Ends the session on the server (its cookie opens nothing any more, wherever it was copied) and in the browser. */
+export async function endSession<E extends { Bindings: Env }>(c: Context<E>): Promise<void> {
+	const session = await verifySessionCookie(c.env, getCookie(c, SESSION_COOKIE)).catch(() => null);
+	if (session) await sessionsStub(c.env).end(session.id);
 	deleteCookie(c, SESSION_COOKIE, { path: "/", secure: true, httpOnly: true, sameSite: "Lax" });
 }
 
-/** The verified console session of this request, or null. */
+/** The verified console session of this request, or null: a signed cookie whose session is still live on the server. */
 export async function readSession<E extends { Bindings: Env }>(c: Context<E>): Promise<Session | null> {
-	return verifySessionCookie(c.env, getCookie(c, SESSION_COOKIE));
+	const session = await verifySessionCookie(c.env, getCookie(c, SESSION_COOKIE));
+	if (!session) return null;
+	return (await sessionsStub(c.env).live(session.id)) ? session : null;
 }
 
 /** The verified console session id of this request, or null when there is none. */

@@ -17,6 +17,25 @@ async function withBudget<T>(opts: { limit: number; windowMs: number }, fn: (bud
 	);
 }
 
+/**
+ * One round of `n` calls that hold no reservation, as a caller that will not come back for its slots sees it:
+ * the grants, and each other call's slot (its reservation released again).
+ */
+function round(budget: Budget, n: number, now: number): { granted: number[]; slots: number[] } {
+	const granted: number[] = [];
+	const slots: number[] = [];
+	const reservations: number[] = [];
+	for (const d of budget.grant(Array.from({ length: n }, () => undefined), now)) {
+		if ("grantId" in d) granted.push(d.grantId);
+		else {
+			slots.push(d.at);
+			reservations.push(d.reservation);
+		}
+	}
+	budget.release(reservations);
+	return { granted, slots };
+}
+
 describe("the budget (a sliding log of grants)", () => {
 	it("never lets more than the limit through in any interval of the window, whatever the schedule and latency", async () => {
 		const schedule = fc.record({
@@ -45,7 +64,7 @@ describe("the budget (a sliding log of grants)", () => {
 							now += e.gapMs;
 							budget.settle(inFlight.filter((f) => f.answeredAt <= now).map((f) => ({ id: f.id, at: f.answeredAt })));
 							inFlight = inFlight.filter((f) => f.answeredAt > now);
-							const { granted, slots } = budget.grant(e.calls, now);
+							const { granted, slots } = round(budget, e.calls, now);
 							expect(granted.length + slots.length).toBe(e.calls);
 							for (const s of slots) expect(s).toBeGreaterThanOrEqual(now);
 							for (const id of granted) {
@@ -64,29 +83,45 @@ describe("the budget (a sliding log of grants)", () => {
 			);
 	});
 
-	it("grants the whole limit in every window under a steady backlog", async () => {
+	it("grants the whole limit in every window of a steady backlog, each window a margin after the last", async () => {
 		const params = fc.record({
 			limit: fc.integer({ min: 1, max: 50 }),
 			windowMs: fc.integer({ min: 100, max: 10_000 }),
 			windows: fc.integer({ min: 1, max: 6 }),
-			backlog: fc.integer({ min: 1, max: 200 }),
+			// A backlog: at least a window's worth waiting at any moment.
+			extra: fc.integer({ min: 0, max: 150 }),
 		});
 		await fc.assert(
-			fc.asyncProperty(params, async ({ limit, windowMs, windows, backlog }) => {
+			fc.asyncProperty(params, async ({ limit, windowMs, windows, extra }) => {
+				const backlog = limit + extra;
 				await withBudget({ limit, windowMs }, (fresh) => {
 					const budget = fresh();
 					const start = 5_000_000;
 					const end = start + windows * windowMs;
 					let now = start;
 					let granted = 0;
-					// A consumer that always wants `backlog` more calls and comes back at its first slot.
+					// A consumer that always has `backlog` calls waiting: each comes back at its reserved slot.
+					let waiting: { at: number; reservation?: number }[] = Array.from({ length: backlog }, () => ({ at: start }));
 					while (now < end) {
-						const r = budget.grant(backlog, now);
-						granted += r.granted.length;
-						budget.settle(r.granted.map((id) => ({ id, at: now })));
-						now = r.slots.length ? Math.max(r.slots[0]!, now + 1) : now + 1;
+						const due = waiting.filter((w) => w.at <= now);
+						waiting = waiting.filter((w) => w.at > now);
+						const decisions = budget.grant(
+							due.map((w) => w.reservation),
+							now,
+						);
+						for (const d of decisions) {
+							if ("grantId" in d) {
+								granted++;
+								budget.settle([{ id: d.grantId, at: now }]);
+								waiting.push({ at: now }); // a new call takes its place: the backlog stays
+							} else waiting.push({ at: d.at, reservation: d.reservation });
+						}
+						now = Math.max(now + 1, Math.min(...waiting.map((w) => w.at)));
 					}
-					expect(granted).toBe(windows * limit);
+					// A window's worth every window — plus the schedule's margin of 1 % of a window (at least 50 ms),
+					// so bursts start at k × (window + margin): as many as fit in the time given.
+					const margin = Math.max(50, Math.round(windowMs / 100));
+					expect(granted).toBe(Math.ceil((windows * windowMs) / (windowMs + margin)) * limit);
 				});
 			}),
 			{ numRuns: 100 },
@@ -96,28 +131,29 @@ describe("the budget (a sliding log of grants)", () => {
 	it("hands back, for each call it cannot grant, the moment a slot frees", async () => {
 		await withBudget({ limit: 3, windowMs: 1000 }, (fresh) => {
 			const budget = fresh();
-			const first = budget.grant(2, 0).granted;
+			const first = round(budget, 2, 0).granted;
 			budget.settle(first.map((id) => ({ id, at: 0 })));
-			const second = budget.grant(1, 400).granted;
+			const second = round(budget, 1, 400).granted;
 			budget.settle(second.map((id) => ({ id, at: 400 })));
 			expect([first.length, second.length]).toEqual([2, 1]);
-			const { granted, slots } = budget.grant(4, 500);
+			const { granted, slots } = round(budget, 4, 500);
 			expect(granted).toHaveLength(0);
-			// Two grants at 0 free at 1000, the one at 400 at 1400, and the fourth waits for the first to age out again.
-			expect(slots).toEqual([1000, 1000, 1400, 2000]);
+			// Two grants at 0 free at 1000, the one at 400 at 1400, and the fourth waits for the first to age out
+			// again — each a window plus the schedule's margin (50 ms) after the place before it.
+			expect(slots).toEqual([1050, 1050, 1450, 2100]);
 		});
 	});
 
 	it("obeys X-RateLimit-Remaining: another integration's spending lowers what it grants", async () => {
 		await withBudget({ limit: 100, windowMs: 10_000 }, (fresh) => {
 			const budget = fresh();
-			const first = budget.grant(1, 0).granted[0]!;
+			const first = round(budget, 1, 0).granted[0]!;
 			budget.observe(first, 5, 8_000);
-			const { granted, slots } = budget.grant(10, 100);
+			const { granted, slots } = round(budget, 10, 100);
 			expect(granted).toHaveLength(5);
 			expect(slots.every((s) => s >= 8_000)).toBe(true);
 			// After the server's reset its word no longer applies.
-			expect(budget.grant(10, 8_000).granted).toHaveLength(10);
+			expect(round(budget, 10, 8_000).granted).toHaveLength(10);
 		});
 	});
 
@@ -125,23 +161,23 @@ describe("the budget (a sliding log of grants)", () => {
 		await withBudget({ limit: 100, windowMs: 10_000 }, (fresh) => {
 			const budget = fresh();
 			budget.pause(3_000);
-			const paused = budget.grant(2, 1_000);
+			const paused = round(budget, 2, 1_000);
 			expect(paused.granted).toHaveLength(0);
 			expect(paused.slots).toEqual([3_000, 3_000]);
 			expect(budget.status(1_000).pausedUntil).toBe(3_000);
-			expect(budget.grant(2, 3_000).granted).toHaveLength(2);
+			expect(round(budget, 2, 3_000).granted).toHaveLength(2);
 		});
 	});
 
 	it("counts a call still in flight against the window however long it takes to be answered", async () => {
 		await withBudget({ limit: 2, windowMs: 1000 }, (fresh) => {
 			const budget = fresh();
-			const [a, b] = budget.grant(2, 0).granted;
+			const [a, b] = round(budget, 2, 0).granted;
 			// Two windows later both calls are still unanswered: they may reach Outreach any moment, so no new grant.
-			expect(budget.grant(1, 2500).granted).toHaveLength(0);
+			expect(round(budget, 1, 2500).granted).toHaveLength(0);
 			budget.settle([{ id: a!, at: 2600 }]);
-			expect(budget.grant(1, 2700).granted).toHaveLength(0);
-			expect(budget.grant(1, 3601).granted).toHaveLength(1);
+			expect(round(budget, 1, 2700).granted).toHaveLength(0);
+			expect(round(budget, 1, 3601).granted).toHaveLength(1);
 			void b;
 		});
 	});
@@ -150,11 +186,11 @@ describe("the budget (a sliding log of grants)", () => {
 		const stub = env.GATE.getByName("budget-persist");
 		await runInDurableObject(stub, (_i, state) => {
 			const b = new Budget(state.storage, { limit: 2, windowMs: 60_000, leaseMs: 90_000 });
-			expect(b.grant(2, Date.now()).granted).toHaveLength(2);
+			expect(round(b, 2, Date.now()).granted).toHaveLength(2);
 		});
 		await runInDurableObject(stub, (_i, state) => {
 			const b = new Budget(state.storage, { limit: 2, windowMs: 60_000, leaseMs: 90_000 });
-			expect(b.grant(1, Date.now()).granted).toHaveLength(0);
+			expect(round(b, 1, Date.now()).granted).toHaveLength(0);
 		});
 	});
 });

@@ -3,6 +3,7 @@ import { z } from "zod";
 import { config } from "../config";
 import { destinationStore } from "../destinations";
 import { ApiError } from "../errors";
+import { backlogEta, type BudgetStatus } from "../gate/budget";
 import { gateName, gateStub } from "../gate/gate";
 import { ledgerStub, REPLAY_PAGE } from "../ledger/ledger";
 import { log } from "../log";
@@ -20,12 +21,17 @@ export const activityApi = new Hono<{ Bindings: Env }>()
 		const id = c.var.destination.id;
 		const cfg = config(c.env);
 		const connection = await destinationStore(c.env).getConnection(id);
-		const [ledger, budget] = await Promise.all([
+		const gate = connection ? gateStub(c.env, gateName(connection.user)) : null;
+		const idle: BudgetStatus = { limit: cfg.OUTREACH_RATE_LIMIT, windowSeconds: cfg.OUTREACH_RATE_WINDOW_SECONDS, usedInWindow: 0, pausedUntil: null, reserved: 0, lastSlotAt: null };
+		const [ledger, budget, sharing] = await Promise.all([
 			ledgerStub(c.env, id).activity(),
-			connection
-				? gateStub(c.env, gateName(connection.user)).budgetStatus()
-				: { limit: cfg.OUTREACH_RATE_LIMIT, windowSeconds: cfg.OUTREACH_RATE_WINDOW_SECONDS, usedInWindow: 0, pausedUntil: null },
+			gate ? gate.budgetStatus() : idle,
+			gate ? gate.destinations() : [],
 		]);
+		// The backlog is the Outreach user's: every destination it connected shares the budget. Held work is left out.
+		const others = sharing.filter((d) => d !== id);
+		const waiting = ledger.waiting + (await Promise.all(others.map((d) => ledgerStub(c.env, d).waiting()))).reduce((a, b) => a + b, 0);
+		const etaAt = connection?.status === "connected" ? backlogEta(budget, waiting, Date.now()) : null;
 		return c.json({
 			totals: ledger.totals,
 			segments: ledger.segments,
@@ -36,6 +42,11 @@ export const activityApi = new Hono<{ Bindings: Env }>()
 				usedInWindow: budget.usedInWindow,
 				pausedUntil: budget.pausedUntil === null ? null : new Date(budget.pausedUntil).toISOString(),
 				oldestPendingAt: ledger.oldestPendingAt,
+			},
+			backlog: {
+				pending: waiting,
+				callsPerHour: Math.round((budget.limit * 3600) / budget.windowSeconds),
+				etaAt: etaAt === null ? null : new Date(etaAt).toISOString(),
 			},
 			recentErrors: ledger.recentErrors,
 		});

@@ -2,7 +2,8 @@
  * An Outreach user's rate budget: a sliding log of grant times in the gate's SQLite storage.
  *
  * It never lets more than `limit` calls through in any interval of `windowMs`, whatever its alignment, and
- * under a steady backlog grants the whole limit. A grant is logged at the moment it is given and moved, when
+ * under a steady backlog grants the whole limit. The calls it cannot grant get a reserved slot each
+ * (`budget_slots`), spread over the windows to come, so a backlog comes back a window's worth at a time. A grant is logged at the moment it is given and moved, when
  * its call is settled, to the moment Outreach answered — the latest instant Outreach can have counted it — so
  * network latency can never push two windows' worth of calls into one of Outreach's fixed windows.
  * It obeys the server too: `X-RateLimit-Remaining` lowers it and a 429 pauses it until the reset, since
@@ -20,9 +21,21 @@ export type BudgetOptions = { limit: number; windowMs: number; leaseMs: number }
 /** What the server last said about the budget, tied to the grant whose response said it. */
 type ServerView = { grantId: number; remaining: number; resetAt: number };
 
-export type BudgetStatus = { limit: number; windowSeconds: number; usedInWindow: number; pausedUntil: number | null };
+export type BudgetStatus = {
+	limit: number;
+	windowSeconds: number;
+	usedInWindow: number;
+	pausedUntil: number | null;
+	/** Slots reserved for deferred calls, and the last of them (null: none). */
+	reserved: number;
+	lastSlotAt: number | null;
+};
 
-const MAX_DELAY_MS = 12 * 3600_000;
+/** A call's turn: granted now, or a reserved slot to come back at. */
+export type GrantDecision = { grantId: number } | { at: number; reservation: number };
+
+/** A call may come back this much before its slot and still use it, when the window has room. */
+const EARLY_MS = 250;
 
 export class Budget {
 	private readonly sql: SqlStorage;
@@ -36,6 +49,8 @@ export class Budget {
 			`CREATE TABLE IF NOT EXISTS budget_grants (id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, settled INTEGER NOT NULL DEFAULT 0)`,
 		);
 		this.sql.exec(`CREATE INDEX IF NOT EXISTS budget_grants_at ON budget_grants (at)`);
+		this.sql.exec(`CREATE TABLE IF NOT EXISTS budget_slots (id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL)`);
+		this.sql.exec(`CREATE INDEX IF NOT EXISTS budget_slots_at ON budget_slots (at)`);
 	}
 
 	private get pausedUntil(): number {
@@ -66,58 +81,150 @@ export class Budget {
 	}
 
 	/**
-	 * Grants up to `n` calls now. Returns the grant ids (settle them with the time Outreach answered) and, for
-	 * each call not granted, the time to come back (its slot), in order.
+	 * Decides a round of calls, in order: each is granted now, or answered the slot to come back at — a slot
+	 * reserved for it, so a backlog never comes back all at once (no herd). A call returning with a reservation
+	 * that is due takes precedence; capacity that due reservations still wait for is kept for them; a reservation
+	 * whose call does not come back lapses after its slot. Safety does not rest on reservations: grants alone
+	 * never exceed `limit` in any window.
 	 */
-	grant(n: number, now: number): { granted: number[]; slots: number[] } {
-		this.sql.exec(
-			`DELETE FROM budget_grants WHERE at <= ? AND (settled = 1 OR at <= ?)`,
-			now - this.opts.windowMs,
-			now - this.opts.leaseMs,
-		);
+	grant(reservations: (number | undefined)[], now: number): GrantDecision[] {
+		this.prune(now);
 		const paused = now < this.pausedUntil;
-		const used = this.used(now);
-		const available = paused ? 0 : Math.max(0, Math.min(this.opts.limit - used, this.serverAllowance(now)));
-		const k = Math.min(n, available);
-		const granted: number[] = [];
-		for (let i = 0; i < k; i++) {
-			granted.push(this.sql.exec<{ id: number }>(`INSERT INTO budget_grants (at) VALUES (?) RETURNING id`, now).one().id);
+		let left = paused ? 0 : Math.max(0, Math.min(this.opts.limit - this.used(now), this.serverAllowance(now)));
+		const dueBy = now + EARLY_MS;
+		const presented = new Map<number, number>();
+		for (const id of reservations) {
+			if (id === undefined || presented.has(id)) continue;
+			const row = this.sql.exec<{ at: number }>(`SELECT at FROM budget_slots WHERE id = ?`, id).toArray()[0];
+			if (row) presented.set(id, row.at);
 		}
-		return { granted, slots: this.slots(n - k, now) };
+		const dueTotal = this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM budget_slots WHERE at <= ?`, dueBy).one().n;
+		const duePresented = [...presented.values()].filter((at) => at <= dueBy).length;
+		// Capacity the other due reservations are owed: their calls are on their way.
+		const owed = dueTotal - duePresented;
+		const out: (GrantDecision | undefined)[] = new Array(reservations.length);
+		const give = (i: number, reservation?: number) => {
+			if (reservation !== undefined) this.sql.exec(`DELETE FROM budget_slots WHERE id = ?`, reservation);
+			out[i] = { grantId: this.sql.exec<{ id: number }>(`INSERT INTO budget_grants (at) VALUES (?) RETURNING id`, now).one().id };
+			left--;
+		};
+		// First the calls whose reserved slot has come. Those the window has no room for yet (the calls before
+		// them were granted later than their slots) come back as the window's oldest grants age out, in order.
+		const waiting: number[] = [];
+		reservations.forEach((id, i) => {
+			const at = id === undefined ? undefined : presented.get(id);
+			if (at === undefined || at > dueBy) return;
+			if (left > 0) give(i, id);
+			else waiting.push(i);
+		});
+		if (waiting.length) {
+			const freed = this.ageOuts(waiting.length, now);
+			waiting.forEach((i, j) => {
+				const at = Math.max(freed[j] ?? now + this.opts.windowMs, this.floor(now));
+				this.sql.exec(`UPDATE budget_slots SET at = ? WHERE id = ?`, at, reservations[i]!);
+				out[i] = { at, reservation: reservations[i]! };
+			});
+		}
+		// Then the others, in order, with what the due reservations leave.
+		const fresh: number[] = [];
+		reservations.forEach((id, i) => {
+			if (out[i]) return;
+			const at = id === undefined ? undefined : presented.get(id);
+			if (left - owed > 0) give(i, at === undefined ? undefined : id);
+			else if (at !== undefined) out[i] = { at, reservation: id! };
+			else fresh.push(i);
+		});
+		const slots = this.reserve(fresh.length, now);
+		fresh.forEach((i, k) => (out[i] = slots[k]!));
+		return out as GrantDecision[];
 	}
 
-	/** When each of `m` more calls could be granted: as the oldest grants in the window age out. */
-	private slots(m: number, now: number): number[] {
-		if (m <= 0) return [];
-		const { limit, windowMs } = this.opts;
-		// A call still in flight frees its slot a window after it is answered: at the earliest, from now.
-		const times = this.sql
+	/** When the window's `n` oldest grants age out (a call in flight: a window after it is answered, at the earliest from now). */
+	private ageOuts(n: number, now: number): number[] {
+		return this.sql
 			.exec<{ t: number }>(
 				`SELECT CASE WHEN settled = 0 THEN MAX(at, ?) ELSE at END AS t FROM budget_grants
 				 WHERE at > ? OR (settled = 0 AND at > ?) ORDER BY t LIMIT ?`,
 				now,
-				now - windowMs,
+				now - this.opts.windowMs,
 				now - this.opts.leaseMs,
-				Math.min(m, limit),
+				n,
 			)
 			.toArray()
-			.map((r) => r.t);
-		const used = this.used(now);
+			.map((r) => r.t + this.opts.windowMs + 1);
+	}
+
+	/** Frees reservations whose calls need no grant after all (superseded, already delivered). */
+	release(reservations: number[]): void {
+		for (const id of reservations) this.sql.exec(`DELETE FROM budget_slots WHERE id = ?`, id);
+	}
+
+	/** The earliest a call may be granted, whatever the window: after a 429's pause, or the server's reset when it said 0 remain. */
+	private floor(now: number): number {
 		let floor = now;
 		if (now < this.pausedUntil) floor = this.pausedUntil;
 		const s = this.server;
 		if (s && now < s.resetAt && this.serverAllowance(now) === 0) floor = Math.max(floor, s.resetAt);
-		const out: number[] = [];
-		for (let j = 1; j <= m; j++) {
-			// The j-th waiting call fits once (used + j - limit) of the current grants have aged out.
-			const idx = used + j - limit;
-			let at: number;
-			if (idx <= 0) at = now;
-			else if (idx <= times.length) at = times[idx - 1]! + windowMs;
-			else at = (out[j - 1 - limit] ?? now) + windowMs; // beyond one window: after calls still to come age out
-			out.push(Math.min(Math.max(at, floor), now + MAX_DELAY_MS));
+		return floor;
+	}
+
+	/**
+	 * Reserves `m` slots after every grant and reservation already made. The schedule is a sliding log of grants
+	 * and reservations together: a new slot comes a window after the entry `limit` places before it, so each
+	 * window of the future gets exactly `limit` slots, in the order the calls asked.
+	 */
+	private reserve(m: number, now: number): { at: number; reservation: number }[] {
+		if (m <= 0) return [];
+		const { limit, windowMs, leaseMs } = this.opts;
+		const reserved = this.sql
+			.exec<{ at: number }>(`SELECT at FROM budget_slots ORDER BY at DESC, id DESC LIMIT ?`, limit)
+			.toArray()
+			.map((r) => r.at)
+			.reverse();
+		// A call still in flight frees its place a window after it is answered: at the earliest, from now.
+		const granted =
+			reserved.length >= limit
+				? []
+				: this.sql
+						.exec<{ t: number }>(
+							`SELECT CASE WHEN settled = 0 THEN MAX(at, ?) ELSE at END AS t FROM budget_grants
+							 WHERE at > ? OR (settled = 0 AND at > ?) ORDER BY t DESC LIMIT ?`,
+							now,
+							now - windowMs,
+							now - leaseMs,
+							limit - reserved.length,
+						)
+						.toArray()
+						.map((r) => r.t)
+						.reverse();
+		const tail = [...granted, ...reserved];
+		const floor = this.floor(now);
+		const out: { at: number; reservation: number }[] = [];
+		for (let k = 0; k < m; k++) {
+			// A margin per window: a call is granted a little after its slot (the queue, the consumer), and a
+			// schedule computed without it would run ahead of the window more with every window of a backlog.
+			const prior = tail.length >= limit ? tail[tail.length - limit]! + windowMs + this.marginMs : now;
+			const at = Math.max(prior, floor, tail.at(-1) ?? now);
+			tail.push(at);
+			out.push({ at, reservation: this.sql.exec<{ id: number }>(`INSERT INTO budget_slots (at) VALUES (?) RETURNING id`, at).one().id });
 		}
 		return out;
+	}
+
+	/** Forgets grants that no window can count any more, and reservations whose calls never came back. */
+	private prune(now: number): void {
+		this.sql.exec(`DELETE FROM budget_grants WHERE at <= ? AND (settled = 1 OR at <= ?)`, now - this.opts.windowMs, now - this.opts.leaseMs);
+		this.sql.exec(`DELETE FROM budget_slots WHERE at < ?`, now - this.lapseMs);
+	}
+
+	/** The margin added to each window of reserved slots (1 % of the window, at least 50 ms). */
+	private get marginMs(): number {
+		return Math.max(50, Math.round(this.opts.windowMs / 100));
+	}
+
+	/** How long past its slot a reservation waits for its call (queue delivery is late by seconds, not minutes). */
+	private get lapseMs(): number {
+		return Math.max(10_000, Math.min(600_000, this.opts.windowMs / 4));
 	}
 
 	/** Logs a call already made outside the budget (e.g. `users/me` while connecting, before the gate was known). */
@@ -149,11 +256,27 @@ export class Budget {
 
 	status(now: number): BudgetStatus {
 		const pausedUntil = this.pausedUntil;
+		const slots = this.sql.exec<{ n: number; last: number | null }>(`SELECT COUNT(*) AS n, MAX(at) AS last FROM budget_slots WHERE at >= ?`, now - this.lapseMs).one();
 		return {
 			limit: this.opts.limit,
 			windowSeconds: this.opts.windowMs / 1000,
 			usedInWindow: this.used(now),
 			pausedUntil: pausedUntil > now ? pausedUntil : null,
+			reserved: slots.n,
+			lastSlotAt: slots.last,
 		};
 	}
+}
+
+/**
+ * When `pending` calls will have been made at this budget's pace: what the window still allows goes now, the
+ * rest at `limit` per window (after a pause, from its end), and never before the last slot already reserved.
+ * Counted in updates, so conservative: updates of one prospect that meet become one call. Null when none waits.
+ */
+export function backlogEta(status: BudgetStatus, pending: number, now: number): number | null {
+	if (pending <= 0) return null;
+	const start = Math.max(now, status.pausedUntil ?? 0);
+	const room = status.pausedUntil ? 0 : Math.max(0, status.limit - status.usedInWindow);
+	const paced = start + (Math.max(0, pending - room) / status.limit) * status.windowSeconds * 1000;
+	return Math.round(Math.max(paced, status.lastSlotAt ?? 0));
 }

@@ -202,25 +202,31 @@ export class Gate extends DurableObject<Env> {
 		const result: AdmitResult = { now, tokens, held, granted: [], stale: [], done: [], deferred: [] };
 		const candidates: { call: AdmitCall; fields: string[] }[] = [];
 		const lockedNow = new Set<string>();
+		const unneeded: number[] = [];
 		for (const call of request.calls) {
 			if (held[call.destinationId]) continue;
 			this.versions.learnRevisions(call.destinationId, revisionsIn(call.fields));
 			const check = this.versions.check(call.destinationId, call.prospectId, call.fields, now, lockedNow);
-			if (check.kind === "stale") result.stale.push(call.key);
-			else if (check.kind === "done") result.done.push(call.key);
-			else if (check.kind === "busy") result.deferred.push({ key: call.key, at: check.until });
+			if (check.kind === "stale" || check.kind === "done") {
+				(check.kind === "stale" ? result.stale : result.done).push(call.key);
+				if (call.slot !== undefined) unneeded.push(call.slot);
+			} else if (check.kind === "busy") result.deferred.push({ key: call.key, at: check.until, ...(call.slot === undefined ? {} : { slot: call.slot }) });
 			else {
 				candidates.push({ call, fields: check.fields });
 				for (const f of check.fields) lockedNow.add(`${call.prospectId}\u0000${f}`);
 			}
 		}
-		const { granted, slots } = this.budget.grant(candidates.length, now);
+		this.budget.release(unneeded);
+		const decisions = this.budget.grant(
+			candidates.map((c) => c.call.slot),
+			now,
+		);
 		candidates.forEach((c, i) => {
-			if (i < granted.length) {
-				const grantId = granted[i]!;
-				this.versions.advance(c.call.destinationId, c.call.prospectId, pick(c.call.fields, c.fields), grantId, now, leaseUntil);
-				result.granted.push({ key: c.call.key, grantId, fields: c.fields, leaseUntil });
-			} else result.deferred.push({ key: c.call.key, at: slots[i - granted.length]! });
+			const d = decisions[i]!;
+			if ("grantId" in d) {
+				this.versions.advance(c.call.destinationId, c.call.prospectId, pick(c.call.fields, c.fields), d.grantId, now, leaseUntil);
+				result.granted.push({ key: c.call.key, grantId: d.grantId, fields: c.fields, leaseUntil });
+			} else result.deferred.push({ key: c.call.key, at: d.at, slot: d.reservation });
 		});
 		return result;
 	}
@@ -248,8 +254,11 @@ export class Gate extends DurableObject<Env> {
 
 	/** One grant for a call outside a batch (e.g. verify's GET /types); settle it with `settleOne`. */
 	grantOne(): { ok: true; grantId: number } | { ok: false; retryAt: number } {
-		const { granted, slots } = this.budget.grant(1, Date.now());
-		return granted.length ? { ok: true, grantId: granted[0]! } : { ok: false, retryAt: slots[0]! };
+		const [d] = this.budget.grant([undefined], Date.now());
+		if ("grantId" in d!) return { ok: true, grantId: d.grantId };
+		// Nobody will come back for this slot: verify is asked again by a person, not by a queue.
+		this.budget.release([d!.reservation]);
+		return { ok: false, retryAt: d!.at };
 	}
 
 	settleOne(grantId: number, answeredAt: number): void {
@@ -258,6 +267,11 @@ export class Gate extends DurableObject<Env> {
 
 	budgetStatus(): BudgetStatus {
 		return this.budget.status(Date.now());
+	}
+
+	/** The destinations whose grants this gate holds: they share its budget. */
+	destinations(): string[] {
+		return this.tokens.destinations();
 	}
 
 	// ─── the alarm: mirror writes to retry, moves to continue, old versions to prune ───
@@ -305,8 +319,11 @@ function revisionsIn(fields: Record<string, FieldVersion>): Record<string, numbe
 	return Object.fromEntries(Object.entries(fields).map(([f, { v }]) => [f, v[0]]));
 }
 
-/** One prospect PATCH a consumer round wants to make; `key` identifies it in the answer. */
-export type AdmitCall = { key: string; destinationId: string; prospectId: number; fields: Record<string, FieldVersion> };
+/**
+ * One prospect PATCH a consumer round wants to make; `key` identifies it in the answer. `slot`: the budget slot
+ * reserved for it when it was deferred before.
+ */
+export type AdmitCall = { key: string; destinationId: string; prospectId: number; fields: Record<string, FieldVersion>; slot?: number };
 
 export type AdmitRequest = {
 	calls: AdmitCall[];
@@ -331,7 +348,8 @@ export type AdmitResult = {
 	stale: string[];
 	/** Calls whose own version already reached Outreach (duplicates, retried batches): delivered. */
 	done: string[];
-	deferred: { key: string; at: number }[];
+	/** Calls to come back at `at`; `slot`: the budget slot reserved for the call, to present then. */
+	deferred: { key: string; at: number; slot?: number }[];
 };
 
 export type SettleReport = {

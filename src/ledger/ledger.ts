@@ -69,6 +69,8 @@ export type LedgerActivity = {
 	hours: ({ hour: string } & Omit<Counts, "held">)[];
 	/** The oldest update still pending and not held (a paused destination does not look stuck). */
 	oldestPendingAt: string | null;
+	/** Updates pending and not held: this destination's share of its Outreach user's backlog. */
+	waiting: number;
 	recentErrors: { at: string; kind: string; updateId: string | null; prospectId: number | null; message: string }[];
 };
 
@@ -542,6 +544,7 @@ export class Ledger extends DurableObject<Env> {
 			segments: [...segs].map(([segmentId, c]) => ({ segmentId, mappingId: mappingIds.get(segmentId) ?? 0, ...withoutHeld(c) })),
 			hours: [...hours].map(([h, c]) => ({ hour: new Date(h).toISOString(), ...withoutHeld(c) })),
 			oldestPendingAt: oldest === null ? null : new Date(oldest).toISOString(),
+			waiting: this.waiting(),
 			recentErrors: this.sql
 				.exec<{ at: number; kind: string; update_id: string | null; prospect_id: number | null; message: string }>(
 					`SELECT * FROM errors ORDER BY seq DESC LIMIT 20`,

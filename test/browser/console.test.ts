@@ -69,10 +69,11 @@ async function reloadUntil(done: () => Promise<boolean>, timeoutMs = 60_000): Pr
 beforeAll(async () => {
 	mkdirSync(SHOTS, { recursive: true });
 	persistTo = mkdtempSync(join(tmpdir(), "aep-browser-"));
-	vars = { ...generateDevVars(`http://127.0.0.1:${OUTREACH_PORT}`), RETRY_BASE_SECONDS: "1" };
+	// A small budget (20 calls per 30 s), so a back-fill of a few dozen profiles makes a backlog to watch.
+	vars = { ...generateDevVars(`http://127.0.0.1:${OUTREACH_PORT}`), RETRY_BASE_SECONDS: "1", OUTREACH_RATE_LIMIT: "20", OUTREACH_RATE_WINDOW_SECONDS: "30" };
 	stack = await startStack({ workerPort: WORKER_PORT, outreachPort: OUTREACH_PORT, persistTo, vars });
 	// custom4 gets a picklist, so AEP's raw status words fail (422) until the mapping says "Active".
-	await outreach("/__fake/reset", { fieldRules: { custom4: { type: "inclusion", definition: ["Active", "Expired"] } } });
+	await outreach("/__fake/reset", { fieldRules: { custom4: { type: "inclusion", definition: ["Active", "Expired"] } }, rateLimit: { limit: 20, windowSeconds: 30 } });
 	browser = await launchChromium();
 	context = await browser.newContext({ baseURL: stack.workerUrl, viewport: { width: 1280, height: 860 } });
 	page = await context.newPage();
@@ -247,6 +248,24 @@ describe("the console in Chromium", () => {
 		await page.waitForURL((u) => u.pathname === "/signin");
 		await page.goto(`/destinations/${destinationId}/activity`);
 		expect(new URL(page.url()).pathname).toBe("/signin");
+	});
+
+	it("shows a back-fill waiting for the budget as a progress bar, with when it will all have landed", async () => {
+		const segment = mapping.segments[0]!.segmentId;
+		const backfill = Array.from({ length: 60 }, (_, i) => ({
+			segmentMembership: { ups: { [segment]: { status: "realized", lastQualificationTime: "2026-11-20T10:00:00Z" } } },
+			identityMap: { [mapping.identityNamespace]: [{ id: String(7000 + i) }] },
+		}));
+		for (let i = 0; i < backfill.length; i += 10) {
+			const res = await fetch(ingestUrl, { method: "POST", headers: { Authorization: `Bearer ${ingestToken}`, "Content-Type": "application/json" }, body: JSON.stringify(backfill.slice(i, i + 10)) });
+			expect(res.status).toBe(202);
+		}
+		await page.click("nav.tabs >> text=Activity");
+		const line = page.locator("[data-testid=backlog-line]");
+		await reloadUntil(async () => /\d+ waiting/.test(await line.innerText()));
+		expect(await line.innerText()).toMatch(/^[\d,]+ waiting · at 2,400\/h, all landed by (\d{2}:\d{2}|\d{4}-\d{2}-\d{2} \d{2}:\d{2}) UTC$/);
+		expect(Number(await page.locator("[data-testid=backlog] [role=progressbar]").getAttribute("aria-valuenow"))).toBeGreaterThanOrEqual(0);
+		await shot("17-activity-backlog");
 	});
 
 	it("ran without a script error or CSP violation", () => {

@@ -101,6 +101,20 @@ describe("console sessions", () => {
 		expect(res.headers.get("Set-Cookie")).toMatch(new RegExp(`^${SESSION_COOKIE}=;.*Max-Age=0`));
 	});
 
+	it("signs out on the server: the old cookie, copied before sign-out, no longer opens the console", async () => {
+		const browser = await signInConsole();
+		const copied = { cookie: browser.cookie };
+		const home = await (await get("/", browser)).text();
+		const csrf = /name="_csrf" value="([^"]+)"/.exec(home)![1]!;
+		expect((await get("/", copied)).status, "the copy works while the session lives").toBe(200);
+		expect((await post("/signout", { _csrf: csrf }, browser)).status).toBe(303);
+		const after = await get("/", copied);
+		expect(after.status).toBe(303);
+		expect(after.headers.get("Location")).toMatch(/^\/signin/);
+		const api = await get("/destinations", copied);
+		expect(api.status).toBe(303);
+	});
+
 	it("redirects a signed-in visitor of /signin to the console", async () => {
 		const browser = await signInConsole();
 		const res = await get("/signin?next=%2Fdestinations%2Fnew", browser);

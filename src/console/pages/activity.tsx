@@ -78,6 +78,44 @@ function Budget({ activity, d, now }: { activity: Activity; d: Destination; now:
 	);
 }
 
+/** "all landed by 07:30 UTC" today, else with the date. */
+function landedBy(at: number, now: number): string {
+	return `all landed by ${utcShort(at, now)}`;
+}
+
+/** How much waits for the Outreach user's budget, and when it will all have landed at the current pace. */
+function Backlog({ activity, now }: { activity: Activity; now: number }) {
+	const { pending, callsPerHour, etaAt } = activity.backlog;
+	const landed = activity.totals.delivered;
+	const share = landed + pending > 0 ? landed / (landed + pending) : 1;
+	const eta = ms(etaAt);
+	const held = activity.totals.held;
+	return (
+		<section class="card" data-testid="backlog">
+			<h2>Backlog</h2>
+			{pending === 0 ? (
+				<p class="muted" data-testid="backlog-line">Nothing is waiting for Outreach's budget.</p>
+			) : (
+				<>
+					<div class="meter" role="progressbar" aria-valuemin={0} aria-valuemax={100} aria-valuenow={Math.round(share * 100)} aria-label="Share of updates landed">
+						<svg viewBox="0 0 100 10" preserveAspectRatio="none">
+							<rect class="fill" x="0" y="0" width={(share * 100).toFixed(2)} height="10" />
+						</svg>
+					</div>
+					<p data-testid="backlog-line">
+						<strong>{num(pending)} waiting</strong> · at {num(callsPerHour)}/h, {eta === null ? "waiting for a connection" : landedBy(eta, now)}
+					</p>
+					<p class="small muted">
+						Counts the work of every destination this Outreach user connected (they share one budget), in updates: updates of one prospect that
+						meet are sent as one call, so it lands no later than this.
+					</p>
+				</>
+			)}
+			{held > 0 && <p class="small warn-text">{num(held)} more are held while this destination is paused or waits for a reconnect; they are not counted here.</p>}
+		</section>
+	);
+}
+
 function Segments({ activity, mapping }: { activity: Activity; mapping: MappingAnswer | null }) {
 	const names = new Map((mapping?.segments ?? []).map((s) => [s.segmentId, s] as const));
 	if (activity.segments.length === 0)
@@ -308,7 +346,10 @@ async function activityPage(c: ConsoleContext, d: Destination, notice?: string, 
 						))}
 					</div>
 				</section>
-				<Budget activity={a} d={d} now={now} />
+				<div class="stack">
+					<Backlog activity={a} now={now} />
+					<Budget activity={a} d={d} now={now} />
+				</div>
 			</div>
 			<section class="card flush">
 				<div class="card-head">

@@ -82,8 +82,8 @@ export function registerSignIn(app: Hono<ConsoleEnv>): void {
 		return c.redirect(next, 303);
 	});
 
-	app.post("/signout", requireSession, (c) => {
-		endSession(c);
+	app.post("/signout", requireSession, async (c) => {
+		await endSession(c);
 		return c.redirect("/signin?signed_out=1", 303);
 	});
 }
