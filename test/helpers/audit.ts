@@ -19,7 +19,7 @@ type MappingShape = {
 };
 
 /** What was ingested; `observedAt` and the destination decide the rank when two destinations write one field. */
-const versions: (Version & { destinationId: string; observedAt: number; position: number; revision: number })[] = [];
+const versions: (Version & { destinationId: string; observedAt: number; position: number; revision: number; status?: string })[] = [];
 /** Each destination's mapping and the revision each field is under, as the test set them. */
 const mappings = new Map<string, { mapping: MappingShape; revisions: Map<string, number> }>();
 
@@ -41,6 +41,14 @@ export function noteMapping(destinationId: string, mapping: MappingShape): void 
 	const revisions = new Map(before?.revisions ?? []);
 	if (before) for (const field of new Set([...old.keys(), ...now.keys()])) if (old.get(field) !== now.get(field)) revisions.set(field, (revisions.get(field) ?? 0) + 1);
 	mappings.set(destinationId, { mapping, revisions });
+	// New status words do not make a field's versions newer: a replay after the fix writes the same version in
+	// its new word, at the same rank, so that word is a value the version has from now on.
+	if (before)
+		for (const v of [...versions])
+			if (v.destinationId === destinationId && v.status && (revisions.get(v.field) ?? 0) === v.revision && old.get(v.field) === now.get(v.field)) {
+				const renamed = word(mapping, v.status);
+				if (renamed !== v.value) versions.push({ ...v, value: renamed, arrivedAt: Date.now() });
+			}
 }
 
 function word(mapping: MappingShape, status: string): string {
@@ -85,6 +93,7 @@ export function noteIngest(destinationId: string, profiles: unknown[], sentAt: n
 					observedAt,
 					position,
 					revision: revisions.get(field) ?? 0,
+					status: m.status,
 				});
 			}
 		}
