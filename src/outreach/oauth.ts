@@ -13,6 +13,9 @@ const TIMEOUT_MS = 15_000;
 /** Why a connection is lost when Outreach's answer to a refresh never arrived (or could not be read). */
 export const REFRESH_ANSWER_LOST = "Outreach's answer to a token refresh was lost; reconnect to issue a new grant.";
 
+/** Outreach's bulk API needs these besides prospects.write. */
+export const BULK_SCOPES = ["batches.read", "batches.write"] as const;
+
 /** A grant as Outreach's token endpoint returns it, normalised. */
 export type TokenGrant = { accessToken: string; refreshToken: string; expiresAt: number; scope: string };
 
