@@ -11,6 +11,8 @@ import { count } from "./metrics";
 import { patchProspect, type OutreachResponse } from "./outreach/api";
 import { classify, type Outcome } from "./outreach/outcome";
 import { MAX_DELAY_SECONDS, UpdateMessage } from "./queue";
+import { bulkPath } from "./bulk-path";
+import { customFieldNumber } from "./outreach/attributes";
 import { mergeUpdates, type Update } from "./updates";
 
 /**
@@ -72,7 +74,7 @@ export function backoffSeconds(baseSeconds: number, attempt: number, random = Ma
 /** What one batch decided, per destination: the report for its ledger. */
 class Plan {
 	readonly reports = new Map<string, BatchReport>();
-	readonly stats = { calls: 0, delivered: 0, failed: 0, superseded: 0, deferred: 0, held: 0, retried: 0 };
+	readonly stats = { calls: 0, delivered: 0, failed: 0, superseded: 0, deferred: 0, held: 0, retried: 0, bulk: 0 };
 
 	private of(destinationId: string): BatchReport {
 		let r = this.reports.get(destinationId);
@@ -142,8 +144,11 @@ function groupBy<T>(items: T[], key: (t: T) => string): Map<string, T[]> {
 /** The ids an unreadable message still names, so its updates can be listed as failed instead of vanishing. */
 const Salvage = z.looseObject({ destinationId: z.string(), updates: z.array(z.looseObject({ id: z.string(), gen: z.number().optional() })) });
 
-/** One Outreach user's share of a batch: its destinations' view and their items. */
-type GateWork = { request: AdmitRequest["destinations"]; items: Item[]; connections: Map<string, ConnectionRecord> };
+/**
+ * One Outreach user's share of a batch: its destinations' view, their items for PATCH, and the segment-only
+ * updates of destinations that deliver segment statuses in bulk.
+ */
+type GateWork = { request: AdmitRequest["destinations"]; items: Item[]; bulk: Map<string, Item[]>; connections: Map<string, ConnectionRecord> };
 
 export async function deliver(batch: MessageBatch<unknown>, env: Env): Promise<void> {
 	const started = Date.now();
@@ -188,11 +193,13 @@ export async function deliver(batch: MessageBatch<unknown>, env: Env): Promise<v
 				else if (!connection || connection.status !== "connected") plan.hold(live, "reconnect", connection?.generation ?? 0);
 				else {
 					const gate = gateName(connection.user);
-					const work = byGate.get(gate) ?? byGate.set(gate, { request: {}, items: [], connections: new Map() }).get(gate)!;
+					const work = byGate.get(gate) ?? byGate.set(gate, { request: {}, items: [], bulk: new Map(), connections: new Map() }).get(gate)!;
 					const formerGate = formerGateOf(connection);
 					work.request[destinationId] = { revisions: mapping?.revisions ?? {}, ...(formerGate ? { formerGate } : {}) };
 					work.connections.set(destinationId, connection);
-					work.items.push(...live);
+					const inBulk = bulkPath(destination, connection).path === "bulk" ? live.filter(bulkEligible) : [];
+					if (inBulk.length) work.bulk.set(destinationId, inBulk);
+					work.items.push(...live.filter((i) => !inBulk.includes(i)));
 				}
 			} catch (err) {
 				log("error", "destination_read_failed", { batchId, destinationId, error: err instanceof Error ? err.name : "Error" });
@@ -313,10 +320,22 @@ function buildCalls(items: Item[], plan: Plan): Call[] {
 	return calls;
 }
 
+/** A segment-only update that may go in bulk: every field a segment's status (attributes always go by PATCH). */
+function bulkEligible(i: Item): boolean {
+	return !i.update.patchOnly && Object.keys(i.update.fields).every((f) => customFieldNumber(f) !== null);
+}
+
 async function deliverThroughGate(env: Env, gateName: string, work: GateWork, plan: Plan, run: ReturnType<typeof limiter>): Promise<void> {
+	const gate = gateStub(env, gateName);
+	for (const [destinationId, items] of work.bulk) {
+		count("gateCalls");
+		const taken = await gate.acceptBulk(destinationId, items.map((i) => i.update));
+		// Taken: the gate delivers them and reports their outcomes to the ledger. Refused: they go by PATCH now.
+		if (!taken.accepted) work.items.push(...items);
+		else plan.stats.bulk += items.length;
+	}
 	const calls = buildCalls(work.items, plan);
 	if (calls.length === 0) return;
-	const gate = gateStub(env, gateName);
 	// A batch waits for slots at most this long in all, so one batch never holds the consumer for long.
 	const waitUntil = Date.now() + Math.max(10_000, 2 * slotWaitMs(config(env).OUTREACH_RATE_WINDOW_SECONDS));
 	let pending = calls;

@@ -43,6 +43,8 @@ export const ConnectionRecord = z.object({
 	grant: z.string().optional(),
 	/** The grant's generation: a reconnect starts a newer one, so a refusal of an older grant is told apart. */
 	generation: z.number().optional(),
+	/** The scopes Outreach granted (space-separated), e.g. whether the bulk API's batches scopes are there. */
+	scope: z.string().optional(),
 });
 export type ConnectionRecord = z.infer<typeof ConnectionRecord>;
 

@@ -13,6 +13,9 @@ export const metrics = {
 	queueSendCalls: 0,
 	queueMessagesSent: 0,
 	patchCalls: 0,
+	/** Bulk modify requests, and polls and item pages of their batches. */
+	bulkCalls: 0,
+	pollCalls: 0,
 };
 
 export type Metric = Exclude<keyof typeof metrics, "startedAt">;

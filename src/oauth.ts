@@ -9,7 +9,7 @@ import { awaitConfirmation, connect, connectionOf } from "./connection";
 import { ledgerStub } from "./ledger/ledger";
 import { log } from "./log";
 import { getMe } from "./outreach/api";
-import { authorizeUrl, exchangeCode } from "./outreach/oauth";
+import { authorizeUrl, BULK_SCOPES, exchangeCode } from "./outreach/oauth";
 import { readSessionId } from "./session";
 
 /**
@@ -59,8 +59,6 @@ export function scopesFor(env: Env, destination: Pick<DestinationRecord, "bulkAp
 	return [...scopes].join(" ");
 }
 
-/** Outreach's bulk API needs these besides prospects.write. */
-export const BULK_SCOPES = ["batches.read", "batches.write"] as const;
 
 /** Why a callback was refused: a stable code for clients and tests, and a sentence for people. */
 type Refusal = { reason: string; message: string; destinationId?: string };

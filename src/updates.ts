@@ -55,8 +55,10 @@ export const Update = z.object({
 	 * before it existed.
 	 */
 	gen: z.number().int().min(0).optional(),
-	/** When the gate reserved a budget slot for this update (epoch ms), so its return is granted then. */
+	/** The budget slot the gate reserved for this update's call when it deferred it, presented on return. */
 	slot: z.number().optional(),
+	/** Deliver by PATCH even where the bulk API is on (its bulk batch was cancelled or refused). */
+	patchOnly: z.literal(true).optional(),
 });
 export type Update = z.infer<typeof Update>;
 

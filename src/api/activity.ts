@@ -3,6 +3,7 @@ import { z } from "zod";
 import { config } from "../config";
 import { destinationStore } from "../destinations";
 import { ApiError } from "../errors";
+import { bulkPath } from "../bulk-path";
 import { backlogEta, type BudgetStatus } from "../gate/budget";
 import { gateName, gateStub } from "../gate/gate";
 import { ledgerStub, REPLAY_PAGE } from "../ledger/ledger";
@@ -23,10 +24,11 @@ export const activityApi = new Hono<{ Bindings: Env }>()
 		const connection = await destinationStore(c.env).getConnection(id);
 		const gate = connection ? gateStub(c.env, gateName(connection.user)) : null;
 		const idle: BudgetStatus = { limit: cfg.OUTREACH_RATE_LIMIT, windowSeconds: cfg.OUTREACH_RATE_WINDOW_SECONDS, usedInWindow: 0, pausedUntil: null, reserved: 0, lastSlotAt: null };
-		const [ledger, budget, sharing] = await Promise.all([
+		const [ledger, budget, sharing, bulk] = await Promise.all([
 			ledgerStub(c.env, id).activity(),
 			gate ? gate.budgetStatus() : idle,
 			gate ? gate.destinations() : [],
+			gate && c.var.destination.bulkApi ? gate.bulkStatus(id) : null,
 		]);
 		// The backlog is the Outreach user's: every destination it connected shares the budget. Held work is left out.
 		const others = sharing.filter((d) => d !== id);
@@ -43,6 +45,7 @@ export const activityApi = new Hono<{ Bindings: Env }>()
 				pausedUntil: budget.pausedUntil === null ? null : new Date(budget.pausedUntil).toISOString(),
 				oldestPendingAt: ledger.oldestPendingAt,
 			},
+			delivery: bulkPath(c.var.destination, connection, bulk?.fallback ?? null),
 			backlog: {
 				pending: waiting,
 				callsPerHour: Math.round((budget.limit * 3600) / budget.windowSeconds),

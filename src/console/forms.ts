@@ -28,8 +28,8 @@ export function safeNext(next: string | undefined): string {
 	return path;
 }
 
-export const DestinationForm = z.object({ name: text.pipe(z.string().trim()), description: text.pipe(z.string().trim()), enabled: checkbox });
-export const CreateDestinationForm = DestinationForm.omit({ enabled: true });
+export const DestinationForm = z.object({ name: text.pipe(z.string().trim()), description: text.pipe(z.string().trim()), enabled: checkbox, bulkApi: checkbox });
+export const CreateDestinationForm = DestinationForm.omit({ enabled: true, bulkApi: true });
 export const DeleteForm = z.object({ confirm: checkbox });
 
 export const ReplayForm = z.object({ id: optionalText });

@@ -3,7 +3,9 @@ import { config } from "../config";
 import type { ConnectionRecord, OutreachUser } from "../destinations";
 import { log } from "../log";
 import type { TokenGrant } from "../outreach/oauth";
+import type { Update } from "../updates";
 import { Budget, type BudgetStatus } from "./budget";
+import { BulkDelivery, type BulkFallback } from "./bulk";
 import { Moves } from "./moves";
 import { TokenCustody, type AccessResult, type GrantRow } from "./tokens";
 import { FieldVersions, type ExportedVersion, type FieldVersion } from "./versions";
@@ -18,6 +20,7 @@ export class Gate extends DurableObject<Env> {
 	private readonly tokens: TokenCustody;
 	private readonly moves: Moves;
 	private readonly versions: FieldVersions;
+	private readonly bulk: BulkDelivery;
 	/** Moves being copied right now, so concurrent admissions wait for one copy instead of starting another. */
 	private readonly copying = new Map<string, Promise<boolean>>();
 
@@ -27,6 +30,7 @@ export class Gate extends DurableObject<Env> {
 		this.tokens.onMirrorFailed = () => void this.wakeIn(MIRROR_RETRY_MS);
 		this.moves = new Moves(ctx.storage);
 		this.versions = new FieldVersions(ctx.storage);
+		this.bulk = new BulkDelivery(ctx.storage, env, { versions: this.versions, budget: () => this.budget, tokens: this.tokens });
 	}
 
 	private budgetCache?: Budget;
@@ -269,6 +273,23 @@ export class Gate extends DurableObject<Env> {
 		return this.budget.status(Date.now());
 	}
 
+	// ─── segment statuses through Outreach's bulk API (src/gate/bulk.ts) ───
+
+	/**
+	 * Takes a destination's segment-only updates to deliver in bulk: they wait here, grouped by field and value
+	 * with this user's other segment writes. Refused, with the reason, while the destination falls back to PATCH.
+	 */
+	async acceptBulk(destinationId: string, updates: Update[]): Promise<{ accepted: boolean; reason?: string }> {
+		const answer = this.bulk.accept(destinationId, updates, Date.now());
+		if (answer.accepted) await this.wakeIn(1_500);
+		return answer;
+	}
+
+	/** Whether the destination's segment statuses go in bulk now, and what of them is waiting or running. */
+	bulkStatus(destinationId: string): { fallback: BulkFallback | null; waiting: number; running: number } {
+		return { fallback: this.bulk.fallback(destinationId), ...this.bulk.status(destinationId) };
+	}
+
 	/** The destinations whose grants this gate holds: they share its budget. */
 	destinations(): string[] {
 		return this.tokens.destinations();
@@ -283,6 +304,7 @@ export class Gate extends DurableObject<Env> {
 	}
 
 	override async alarm(): Promise<void> {
+		const bulkNext = await this.bulk.run(Date.now());
 		const unwritten = await this.tokens.healMirrors();
 		let unfinished = false;
 		for (const move of this.moves.all()) unfinished = !(await this.continueMove(move.destination_id).catch(() => false)) || unfinished;
@@ -295,8 +317,8 @@ export class Gate extends DurableObject<Env> {
 			this.ctx.storage.kv.put("versions.prunedAt", now);
 			if (pruned) log("info", "versions_pruned", { gate: this.name, rows: pruned });
 		}
-		const next = unwritten ? MIRROR_RETRY_MS : unfinished ? MOVE_RETRY_MS : DAY;
-		await this.ctx.storage.setAlarm(now + next);
+		const next = Math.min(now + (unwritten ? MIRROR_RETRY_MS : unfinished ? MOVE_RETRY_MS : DAY), bulkNext ?? Infinity);
+		await this.ctx.storage.setAlarm(Math.max(Date.now(), next));
 	}
 
 	private rememberName(user: OutreachUser): void {

@@ -59,6 +59,8 @@ export type GrantRow = {
 	sealed: string;
 	/** Bumped by every `store`, so a refresh that raced a reconnect or removal never writes over the newer grant. */
 	generation: number;
+	/** The scopes Outreach granted (space-separated); null for grants stored before scopes were kept. */
+	scope?: string | null;
 	/** After a transient refresh failure: no new token request before this time (epoch ms). */
 	retry_at: number;
 	failures: number;
@@ -97,13 +99,18 @@ export class TokenCustody {
 			destination_id TEXT PRIMARY KEY, user_id INTEGER NOT NULL, user_email TEXT NOT NULL, sealed TEXT NOT NULL,
 			expires_at INTEGER NOT NULL)`);
 		ctx.storage.sql.exec(`CREATE TABLE IF NOT EXISTS mirror_pending (destination_id TEXT PRIMARY KEY, since INTEGER NOT NULL)`);
+		// The scopes a grant carries are not secret: delivery reads them to know whether the bulk API may be used.
+		for (const table of ["grants", "pending_grants"]) {
+			const columns = ctx.storage.sql.exec<{ name: string }>(`PRAGMA table_info(${table})`).toArray().map((c) => c.name);
+			if (!columns.includes("scope")) ctx.storage.sql.exec(`ALTER TABLE ${table} ADD COLUMN scope TEXT`);
+		}
 	}
 
 	/** Stores a new grant for a destination (replacing any earlier one), marks it connected, and returns the KV record. */
 	async store(destinationId: string, gateName: string, user: OutreachUser, grant: TokenGrant): Promise<ConnectionRecord> {
 		const sealed = await this.seal(destinationId, { ...grant, obtainedAt: Date.now() });
 		// One statement after the last await: the row changes atomically, whatever else interleaved.
-		this.insertGrant(destinationId, gateName, user, sealed);
+		this.insertGrant(destinationId, gateName, user, sealed, grant.scope);
 		const record = this.connection(destinationId)!; // read before the next await: this grant, as stored
 		log("info", "grant_stored", { destinationId, userId: user.id });
 		await this.mirror(destinationId);
@@ -114,14 +121,15 @@ export class TokenCustody {
 	 * One statement after the last await: the row changes atomically, whatever else interleaved. Generations only
 	 * grow, across gates too (they start from the clock), so an answer to an older grant never touches a newer one.
 	 */
-	private insertGrant(destinationId: string, gateName: string, user: OutreachUser, sealed: string): void {
+	private insertGrant(destinationId: string, gateName: string, user: OutreachUser, sealed: string, scope: string | null): void {
 		const now = Date.now();
 		this.ctx.storage.sql.exec(
-			`INSERT INTO grants (destination_id, gate, user_id, user_email, status, reason, sealed, generation, retry_at, failures, updated_at)
-			 VALUES (?, ?, ?, ?, 'connected', NULL, ?, ?, 0, 0, ?)
+			`INSERT INTO grants (destination_id, gate, user_id, user_email, status, reason, sealed, generation, retry_at, failures, updated_at, scope)
+			 VALUES (?, ?, ?, ?, 'connected', NULL, ?, ?, 0, 0, ?, ?)
 			 ON CONFLICT (destination_id) DO UPDATE SET gate = excluded.gate, user_id = excluded.user_id,
 			   user_email = excluded.user_email, status = 'connected', reason = NULL, sealed = excluded.sealed,
-			   generation = MAX(grants.generation + 1, excluded.generation), retry_at = 0, failures = 0, updated_at = excluded.updated_at`,
+			   generation = MAX(grants.generation + 1, excluded.generation), retry_at = 0, failures = 0, updated_at = excluded.updated_at,
+			   scope = excluded.scope`,
 			destinationId,
 			gateName,
 			user.id,
@@ -129,6 +137,7 @@ export class TokenCustody {
 			sealed,
 			now,
 			now,
+			scope,
 		);
 	}
 
@@ -139,14 +148,15 @@ export class TokenCustody {
 	async storePending(destinationId: string, user: OutreachUser, grant: TokenGrant, expiresAt: number): Promise<void> {
 		const sealed = await this.seal(destinationId, { ...grant, obtainedAt: Date.now() });
 		this.ctx.storage.sql.exec(
-			`INSERT INTO pending_grants (destination_id, user_id, user_email, sealed, expires_at) VALUES (?, ?, ?, ?, ?)
+			`INSERT INTO pending_grants (destination_id, user_id, user_email, sealed, expires_at, scope) VALUES (?, ?, ?, ?, ?, ?)
 			 ON CONFLICT (destination_id) DO UPDATE SET user_id = excluded.user_id, user_email = excluded.user_email,
-			   sealed = excluded.sealed, expires_at = excluded.expires_at`,
+			   sealed = excluded.sealed, expires_at = excluded.expires_at, scope = excluded.scope`,
 			destinationId,
 			user.id,
 			user.email,
 			sealed,
 			expiresAt,
+			grant.scope,
 		);
 		log("info", "grant_pending", { destinationId, userId: user.id });
 	}
@@ -154,11 +164,11 @@ export class TokenCustody {
 	/** Makes the pending grant the destination's grant; null when there is none (never stored, dropped or expired). */
 	async confirmPending(destinationId: string, gateName: string): Promise<ConnectionRecord | null> {
 		const row = this.ctx.storage.sql
-			.exec<{ user_id: number; user_email: string; sealed: string; expires_at: number }>(`SELECT * FROM pending_grants WHERE destination_id = ?`, destinationId)
+			.exec<{ user_id: number; user_email: string; sealed: string; expires_at: number; scope: string | null }>(`SELECT * FROM pending_grants WHERE destination_id = ?`, destinationId)
 			.toArray()[0];
 		this.ctx.storage.sql.exec(`DELETE FROM pending_grants WHERE destination_id = ?`, destinationId);
 		if (!row || row.expires_at < Date.now()) return null;
-		this.insertGrant(destinationId, gateName, { id: row.user_id, email: row.user_email }, row.sealed);
+		this.insertGrant(destinationId, gateName, { id: row.user_id, email: row.user_email }, row.sealed, row.scope);
 		const record = this.connection(destinationId)!;
 		log("info", "grant_stored", { destinationId, userId: row.user_id, confirmed: true });
 		await this.mirror(destinationId);
@@ -181,8 +191,8 @@ export class TokenCustody {
 	async adopt(destinationId: string, row: GrantRow, gateName: string): Promise<void> {
 		if (this.row(destinationId)) return;
 		this.ctx.storage.sql.exec(
-			`INSERT INTO grants (destination_id, gate, user_id, user_email, status, reason, sealed, generation, retry_at, failures, updated_at)
-			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?)`,
+			`INSERT INTO grants (destination_id, gate, user_id, user_email, status, reason, sealed, generation, retry_at, failures, updated_at, scope)
+			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?)`,
 			destinationId,
 			gateName,
 			row.user_id,
@@ -192,6 +202,7 @@ export class TokenCustody {
 			row.sealed,
 			row.generation,
 			Date.now(),
+			row.scope ?? null,
 		);
 		await this.mirror(destinationId);
 	}
@@ -215,6 +226,7 @@ export class TokenCustody {
 			updatedAt: new Date(row.updated_at).toISOString(),
 			grant: row.sealed,
 			generation: row.generation,
+			...(row.scope ? { scope: row.scope } : {}),
 		};
 	}
 

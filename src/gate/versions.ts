@@ -192,6 +192,11 @@ export class FieldVersions {
 		}
 	}
 
+	/** Extends the locks a grant holds (a bulk batch that is making progress keeps its fields). */
+	renew(grantId: number, until: number): void {
+		this.sql.exec(`UPDATE field_locks SET until = MAX(until, ?) WHERE grant_id = ?`, until, grantId);
+	}
+
 	/** Whether each of these versions is the one Outreach confirmed (the dead-letter consumer asks). */
 	confirmed(destinationId: string, prospectId: number, fields: Record<string, FieldVersion>): boolean {
 		return Object.entries(fields).every(([field, { v, u }]) => {

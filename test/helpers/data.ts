@@ -16,6 +16,8 @@ export type Activity = {
 	segments: ({ segmentId: string; mappingId: number } & Counts)[];
 	hours: ({ hour: string } & Counts)[];
 	budget: { limit: number; windowSeconds: number; usedInWindow: number; pausedUntil: string | null; oldestPendingAt: string | null };
+	backlog: { pending: number; callsPerHour: number; etaAt: string | null };
+	delivery: { path: "patch" | "bulk"; reason: string };
 	recentErrors: { message: string }[];
 };
 export type FailureView = { id: string; prospectId: number; fields: string[]; reason: string; status: string; firstFailedAt: string; attempts: number };

@@ -16,7 +16,7 @@ type OverviewOptions = {
 	/** The ingest token, shown once right after the destination was created. */
 	createdToken?: string;
 	/** A form that did not save: its values and the API's problems. */
-	form?: { name: string; description: string; enabled: boolean; problems: Problem[]; message?: string };
+	form?: { name: string; description: string; enabled: boolean; bulkApi: boolean; problems: Problem[]; message?: string };
 	error?: string;
 };
 
@@ -180,7 +180,7 @@ async function steps(c: ConsoleContext, d: Destination): Promise<Step[]> {
 /** A destination's overview: connection, set-up checklist, details and deletion. */
 export async function overviewPage(c: ConsoleContext, d: Destination, opts: OverviewOptions = {}) {
 	const csrf = c.var.csrf;
-	const form = opts.form ?? { name: d.name, description: d.description, enabled: d.enabled, problems: [] };
+	const form = opts.form ?? { name: d.name, description: d.description, enabled: d.enabled, bulkApi: d.bulkApi, problems: [] };
 	const flash =
 		c.req.query("connected") !== undefined && d.status === "connected"
 			? `Connected to Outreach as ${d.outreachUser?.email ?? "your user"}.`
@@ -232,6 +232,18 @@ export async function overviewPage(c: ConsoleContext, d: Destination, opts: Over
 								<span>
 									Deliver updates to Outreach
 									<small>When off (Paused), AEP's updates are still accepted and held — nothing is lost — and delivered when you switch it back on.</small>
+								</span>
+							</label>
+						</div>
+						<div class="field">
+							<label class="check">
+								<input type="checkbox" name="bulkApi" checked={form.bulkApi} data-testid="bulk-api" />
+								<span>
+									Use Outreach's bulk API — needs the batches scopes; reconnect to grant them
+									<small>
+										Segment statuses then go in bulk (one request sets one field to one value on up to 10,000 prospects), so a back-fill lands in
+										minutes instead of days; attributes still go by PATCH. Whenever bulk is not possible, updates go by PATCH.
+									</small>
 								</span>
 							</label>
 						</div>

@@ -1,0 +1,573 @@
+import { config } from "../config";
+import type { BatchReport, HoldReason } from "../ledger/ledger";
+import { ledgerStub } from "../ledger/ledger";
+import { log } from "../log";
+import { count } from "../metrics";
+import { batchEnded, batchItems, bulkModify, cancelBatch, getBatch, type Batch, type BatchItem } from "../outreach/bulk";
+import { classifyBulk, fieldFailureReason } from "../outreach/outcome";
+import type { OutreachResponse } from "../outreach/api";
+import type { Update, Version } from "../updates";
+import type { Budget } from "./budget";
+import type { TokenCustody } from "./tokens";
+import type { FieldVersions } from "./versions";
+
+/**
+ * Segment statuses delivered through Outreach's bulk API, inside the gate (design: "Outreach's bulk API"). A
+ * segment's status is the same value for every member of a (field, value) group, which is exactly one bulk
+ * modify: the gate keeps the segment writes waiting for its Outreach user (`bulk_items`), groups them by field
+ * and value across batches and destinations, and sends each group as requests of at most OUTREACH_BULK_MAX_IDS
+ * explicit ids (halved when Outreach says the request is too large).
+ *
+ * - Every bulk request, poll and page of items is one call of the same budget as the PATCHes.
+ * - The (prospect, field) versions of a running batch stay locked under a lease, renewed while the batch makes
+ *   progress; a batch that stops progressing or whose state cannot be learned is cancelled when its lease ends,
+ *   its items are read, and its fields released — so a slow batch never overwrites a newer PATCH.
+ * - Finished items are delivered; failed items fail their updates with Outreach's `info`; items a batch did not
+ *   apply go back by PATCH. When Outreach refuses bulk (403, 404, a 422 other than size) or the bulk quota is
+ *   spent, the destination falls back to PATCH for a while — the quota's 429 does not pause the PATCH budget.
+ * - Each update's outcome goes to its ledger once all of its fields are decided.
+ */
+
+type ItemRow = {
+	id: number;
+	destination_id: string;
+	update_id: string;
+	prospect_id: number;
+	field: string;
+	value: string;
+	r: number;
+	t: number;
+	o: number;
+	s: number;
+	gen: number | null;
+	attempt: number;
+	state: "waiting" | "sending" | "running" | "decided";
+	batch_id: number | null;
+	grant_id: number | null;
+	outcome: "delivered" | "superseded" | "failed" | "patch" | "hold" | null;
+	reason: string | null;
+	queued_at: number;
+};
+
+type BatchRow = {
+	id: number;
+	owner: string;
+	grant_id: number;
+	started_at: number;
+	lease_until: number;
+	next_poll_at: number;
+	last_pending: number;
+	last_polled_at: number;
+	total: number;
+};
+
+export type BulkFallback = { reason: string; until: number };
+
+/** Writes wait this long for others to join their group before a bulk request goes (unless the group is full). */
+const GATHER_MS = 1_500;
+/** After Outreach refused a bulk request, the destination delivers by PATCH this long before trying bulk again. */
+const REFUSED_FALLBACK_MS = 3600_000;
+
+const versionOf = (r: Pick<ItemRow, "r" | "t" | "o" | "s">): Version => [r.r, r.t, r.o, r.s];
+
+/**
+ * A group's writes as bulk requests, in order: each with at least one and at most `maxIds` distinct prospects,
+ * every write in exactly one. (The group holds one write per prospect: its field is locked per prospect.)
+ */
+export function bulkChunks<T extends { prospect_id: number }>(items: T[], maxIds: number): T[][] {
+	const size = Math.max(1, Math.floor(maxIds));
+	const chunks: T[][] = [];
+	let current: T[] = [];
+	let ids = new Set<number>();
+	for (const item of items) {
+		if (!ids.has(item.prospect_id) && ids.size >= size) {
+			chunks.push(current);
+			current = [];
+			ids = new Set();
+		}
+		current.push(item);
+		ids.add(item.prospect_id);
+	}
+	if (current.length) chunks.push(current);
+	return chunks;
+}
+
+export class BulkDelivery {
+	private readonly sql: SqlStorage;
+
+	constructor(
+		private readonly storage: DurableObjectStorage,
+		private readonly env: Env,
+		private readonly parts: { versions: FieldVersions; budget: () => Budget; tokens: TokenCustody },
+	) {
+		this.sql = storage.sql;
+		this.sql.exec(`
+			CREATE TABLE IF NOT EXISTS bulk_items (id INTEGER PRIMARY KEY AUTOINCREMENT, destination_id TEXT NOT NULL, update_id TEXT NOT NULL,
+				prospect_id INTEGER NOT NULL, field TEXT NOT NULL, value TEXT NOT NULL, r INTEGER NOT NULL, t INTEGER NOT NULL, o INTEGER NOT NULL,
+				s INTEGER NOT NULL, gen INTEGER, attempt INTEGER NOT NULL, state TEXT NOT NULL, batch_id INTEGER, grant_id INTEGER,
+				outcome TEXT, reason TEXT, queued_at INTEGER NOT NULL);
+			CREATE INDEX IF NOT EXISTS bulk_items_state ON bulk_items (state, queued_at);
+			CREATE INDEX IF NOT EXISTS bulk_items_update ON bulk_items (destination_id, update_id);
+			CREATE INDEX IF NOT EXISTS bulk_items_batch ON bulk_items (batch_id);
+			CREATE TABLE IF NOT EXISTS bulk_batches (id INTEGER PRIMARY KEY, owner TEXT NOT NULL, grant_id INTEGER NOT NULL, started_at INTEGER NOT NULL,
+				lease_until INTEGER NOT NULL, next_poll_at INTEGER NOT NULL, last_pending INTEGER NOT NULL, last_polled_at INTEGER NOT NULL, total INTEGER NOT NULL);
+		`);
+	}
+
+	private get cfg() {
+		return config(this.env);
+	}
+
+	private get leaseMs(): number {
+		return this.cfg.GRANT_LEASE_SECONDS * 1000;
+	}
+
+	private get timeoutMs(): number {
+		return this.cfg.OUTREACH_TIMEOUT_SECONDS * 1000;
+	}
+
+	/** Ids per bulk request: OUTREACH_BULK_MAX_IDS, halved each time Outreach answered that a request was too large. */
+	private get maxIds(): number {
+		return (this.storage.kv.get("bulk.maxIds") as number | undefined) ?? this.cfg.OUTREACH_BULK_MAX_IDS;
+	}
+
+	/** Why a destination delivers by PATCH now although its bulk API is on, and until when; null when bulk is on. */
+	fallback(destinationId: string, now = Date.now()): BulkFallback | null {
+		const f = this.storage.kv.get(`bulk.fallback.${destinationId}`) as BulkFallback | undefined;
+		return f && f.until > now ? f : null;
+	}
+
+	private fallBack(destinationIds: Iterable<string>, reason: string, until: number): void {
+		for (const d of destinationIds) this.storage.kv.put(`bulk.fallback.${d}`, { reason, until } satisfies BulkFallback);
+		log("warn", "bulk_fallback", { destinationIds: [...destinationIds], reason: reason.slice(0, 200), until: new Date(until).toISOString() });
+	}
+
+	/**
+	 * Takes a destination's segment-only updates to deliver in bulk. Refused (and why) when the destination
+	 * delivers by PATCH for now: the caller then sends them by PATCH.
+	 */
+	accept(destinationId: string, updates: Update[], now: number): { accepted: boolean; reason?: string } {
+		const fallback = this.fallback(destinationId, now);
+		if (fallback) return { accepted: false, reason: fallback.reason };
+		for (const u of updates)
+			for (const [field, f] of Object.entries(u.fields)) {
+				const [r, t, o, s] = f.v;
+				this.sql.exec(
+					`INSERT INTO bulk_items (destination_id, update_id, prospect_id, field, value, r, t, o, s, gen, attempt, state, queued_at)
+					 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'waiting', ?)`,
+					destinationId,
+					u.id,
+					u.prospectId,
+					field,
+					JSON.stringify(f.value),
+					r,
+					t,
+					o,
+					s,
+					u.gen ?? null,
+					u.attempt ?? 0,
+					now,
+				);
+			}
+		return { accepted: true };
+	}
+
+	/** Counts for the Activity page: segment writes waiting, and running in Outreach's batches. */
+	status(destinationId: string): { waiting: number; running: number } {
+		const rows = this.sql
+			.exec<{ state: string; n: number }>(`SELECT state, COUNT(*) AS n FROM bulk_items WHERE destination_id = ? AND state != 'decided' GROUP BY state`, destinationId)
+			.toArray();
+		const n = (s: string) => rows.find((r) => r.state === s)?.n ?? 0;
+		return { waiting: n("waiting") + n("sending"), running: n("running") };
+	}
+
+	/** Sends what is ready, polls the running batches, reports decided updates; answers when to come back (null: idle). */
+	async run(now: number): Promise<number | null> {
+		const nextSend = await this.send(now);
+		const nextPoll = await this.poll(Date.now());
+		await this.report();
+		const times = [nextSend, nextPoll].filter((t): t is number => t !== null);
+		if (this.sql.exec(`SELECT 1 FROM bulk_items WHERE state = 'decided' LIMIT 1`).toArray().length) times.push(Date.now() + 5_000);
+		return times.length ? Math.min(...times) : null;
+	}
+
+	// ─── sending ───
+
+	private async send(now: number): Promise<number | null> {
+		const waiting = this.sql.exec<ItemRow>(`SELECT * FROM bulk_items WHERE state = 'waiting' ORDER BY queued_at, id LIMIT 100000`).toArray();
+		if (waiting.length === 0) return null;
+		const groups = new Map<string, ItemRow[]>();
+		for (const item of waiting) {
+			const key = `${item.field}\u0000${item.value}`;
+			(groups.get(key) ?? groups.set(key, []).get(key)!).push(item);
+		}
+		let comeBack: number | null = null;
+		const soonest = (t: number) => (comeBack = comeBack === null ? t : Math.min(comeBack, t));
+		for (const items of groups.values()) {
+			// A group waits a little for more of its writes, unless it is already as large as one request can be.
+			const ready = items[0]!.queued_at + GATHER_MS;
+			if (ready > now && new Set(items.map((i) => i.prospect_id)).size < this.maxIds) {
+				soonest(ready);
+				continue;
+			}
+			const next = await this.sendGroup(items, Date.now());
+			if (next !== null) soonest(next);
+		}
+		return comeBack;
+	}
+
+	/** Checks a group's versions, then sends the fresh writes in requests of at most maxIds ids. */
+	private async sendGroup(items: ItemRow[], now: number): Promise<number | null> {
+		const lockedNow = new Set<string>();
+		const fresh: ItemRow[] = [];
+		let busyUntil = 0;
+		for (const item of items) {
+			const check = this.parts.versions.check(item.destination_id, item.prospect_id, { [item.field]: { v: versionOf(item), u: item.update_id } }, now, lockedNow);
+			if (check.kind === "stale") this.decide([item], "superseded");
+			else if (check.kind === "done") this.decide([item], "delivered");
+			else if (check.kind === "busy") busyUntil = Math.max(busyUntil, check.until);
+			else {
+				// Two destinations writing one prospect's field: the first takes it now, the other waits its turn.
+				const key = `${item.prospect_id}\u0000${item.field}`;
+				if (lockedNow.has(key)) continue;
+				lockedNow.add(key);
+				fresh.push(item);
+			}
+		}
+		let comeBack: number | null = busyUntil > 0 ? busyUntil : null;
+		let left = fresh;
+		while (left.length) {
+			const [chunk] = bulkChunks(left, this.maxIds);
+			const outcome = await this.sendChunk(chunk!, Date.now());
+			if (outcome === "too_large") continue; // maxIds was halved: the same items, smaller
+			left = left.slice(chunk!.length);
+			if (typeof outcome === "number") {
+				// The budget or Outreach said later: what is left of the group waits.
+				comeBack = comeBack === null ? outcome : Math.min(comeBack, outcome);
+				break;
+			}
+		}
+		return comeBack;
+	}
+
+	/**
+	 * One bulk request for a chunk of one group. Answers "sent" (a batch runs, or its writes were decided),
+	 * "too_large" (halved: send again), or a time to come back (budget, 429, transient trouble).
+	 */
+	private async sendChunk(chunk: ItemRow[], now: number): Promise<"sent" | "too_large" | number> {
+		const byDestination = new Map<string, ItemRow[]>();
+		for (const i of chunk) (byDestination.get(i.destination_id) ?? byDestination.set(i.destination_id, []).get(i.destination_id)!).push(i);
+		// The token of a destination of this user: any one of them speaks for the user.
+		let owner: string | null = null;
+		let token: string | null = null;
+		for (const [d, its] of byDestination) {
+			const access = await this.parts.tokens.accessToken(d);
+			if (access.ok) {
+				owner ??= d;
+				token ??= access.token;
+			} else if (access.status === "unavailable") return Date.now() + access.retryAfterMs;
+			else this.decide(its, "hold", access.reason);
+		}
+		const live = chunk.filter((i) => i.state === "waiting" && !this.isDecided(i.id));
+		if (!owner || !token || live.length === 0) return "sent";
+		const [decision] = this.parts.budget().grant([undefined], Date.now());
+		if (!decision || !("grantId" in decision)) {
+			if (decision) this.parts.budget().release([decision.reservation]);
+			return decision?.at ?? Date.now() + 1_000;
+		}
+		const grantId = decision.grantId;
+		const leaseUntil = Date.now() + this.leaseMs;
+		for (const i of live) {
+			this.parts.versions.advance(i.destination_id, i.prospect_id, { [i.field]: { v: versionOf(i), u: i.update_id } }, grantId, Date.now(), leaseUntil);
+			this.sql.exec(`UPDATE bulk_items SET state = 'sending', grant_id = ? WHERE id = ?`, grantId, i.id);
+		}
+		const ids = [...new Set(live.map((i) => i.prospect_id))];
+		const field = live[0]!.field;
+		const value: unknown = JSON.parse(live[0]!.value);
+		count("bulkCalls");
+		const { res, batch } = await bulkModify(this.cfg.OUTREACH_API_BASE, token, field, value, ids, this.timeoutMs);
+		this.spent(grantId, res);
+		const outcome = classifyBulk(res);
+		const release = (delivered: boolean) => {
+			for (const i of live) this.parts.versions.settle(i.destination_id, i.prospect_id, { [i.field]: { v: versionOf(i), u: i.update_id } }, grantId, { delivered, known: true });
+		};
+		switch (outcome.kind) {
+			case "ok": {
+				if (!batch) {
+					// Started, but its batch cannot be read: its writes stay locked until the lease ends, and go by PATCH.
+					this.decide(live, "patch", "Outreach's answer to a bulk request could not be read");
+					return "sent";
+				}
+				this.sql.exec(
+					`INSERT OR REPLACE INTO bulk_batches (id, owner, grant_id, started_at, lease_until, next_poll_at, last_pending, last_polled_at, total)
+					 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+					batch.id,
+					owner,
+					grantId,
+					now,
+					leaseUntil,
+					Date.now() + this.firstPollMs(batch.total),
+					batch.pending,
+					Date.now(),
+					batch.total,
+				);
+				for (const i of live) this.sql.exec(`UPDATE bulk_items SET state = 'running', batch_id = ? WHERE id = ?`, batch.id, i.id);
+				log("info", "bulk_batch_started", { batchId: batch.id, field, ids: ids.length, destinations: byDestination.size });
+				return "sent";
+			}
+			case "too_large": {
+				release(false);
+				this.backToWaiting(live);
+				const halved = Math.max(1, Math.floor(Math.min(this.maxIds, ids.length) / 2));
+				this.storage.kv.put("bulk.maxIds", halved);
+				log("warn", "bulk_request_too_large", { ids: ids.length, nowAtMost: halved });
+				return "too_large";
+			}
+			case "refused":
+				release(false);
+				this.fallBack(byDestination.keys(), `Outreach refused a bulk request (${outcome.reason}); segment statuses go by PATCH`, Date.now() + REFUSED_FALLBACK_MS);
+				this.decide(live, "patch", outcome.reason);
+				return "sent";
+			case "quota": {
+				release(false);
+				// The bulk API's own quota, not the hourly limit: every bulk destination of this user goes by PATCH.
+				const all = this.sql.exec<{ d: string }>(`SELECT DISTINCT destination_id AS d FROM bulk_items`).toArray().map((r) => r.d);
+				this.fallBack(new Set([...byDestination.keys(), ...all]), `Outreach's daily bulk quota is used up (${outcome.reason}); segment statuses go by PATCH`, outcome.until);
+				this.decide(live, "patch", outcome.reason);
+				return "sent";
+			}
+			case "rate_limited":
+				release(false);
+				this.parts.budget().pause(outcome.until);
+				this.backToWaiting(live);
+				return outcome.until;
+			case "refresh":
+				release(false);
+				await this.parts.tokens.accessToken(owner, token);
+				this.backToWaiting(live);
+				return Date.now() + 1_000;
+			case "transient":
+				// The request may or may not have started a batch: its writes stay locked until the lease ends.
+				for (const i of live)
+					this.parts.versions.settle(i.destination_id, i.prospect_id, { [i.field]: { v: versionOf(i), u: i.update_id } }, grantId, { delivered: false, known: false });
+				this.backToWaiting(live);
+				return leaseUntil;
+		}
+	}
+
+	/** A bulk call spent one grant of the budget: settle it when Outreach answered, and learn what it said. */
+	private spent(grantId: number, res: OutreachResponse): void {
+		const budget = this.parts.budget();
+		budget.settle([{ id: grantId, at: Date.now() }]);
+		if (res.rate.remaining !== undefined && res.rate.resetAt !== undefined && res.status !== 429) budget.observe(grantId, res.rate.remaining, res.rate.resetAt);
+	}
+
+	/** A grant for one poll or page; a time to come back when there is none now. */
+	private oneCall(): { grantId: number } | { at: number } {
+		const budget = this.parts.budget();
+		const [d] = budget.grant([undefined], Date.now());
+		if (d && "grantId" in d) return { grantId: d.grantId };
+		if (d) budget.release([d.reservation]);
+		return { at: d?.at ?? Date.now() + 1_000 };
+	}
+
+	private firstPollMs(total: number): number {
+		// Outreach does not say how fast it applies a batch: a first look soon, then at the pace it shows.
+		return Math.max(1_000, Math.min(30_000, total * 2));
+	}
+
+	private backToWaiting(items: ItemRow[]): void {
+		for (const i of items) this.sql.exec(`UPDATE bulk_items SET state = 'waiting', grant_id = NULL, batch_id = NULL WHERE id = ?`, i.id);
+	}
+
+	private isDecided(id: number): boolean {
+		return this.sql.exec(`SELECT 1 FROM bulk_items WHERE id = ? AND state = 'decided'`, id).toArray().length > 0;
+	}
+
+	private decide(items: ItemRow[], outcome: NonNullable<ItemRow["outcome"]>, reason: string | null = null): void {
+		for (const i of items) this.sql.exec(`UPDATE bulk_items SET state = 'decided', outcome = ?, reason = ? WHERE id = ?`, outcome, reason, i.id);
+	}
+
+	// ─── polling ───
+
+	private async poll(now: number): Promise<number | null> {
+		const batches = this.sql.exec<BatchRow>(`SELECT * FROM bulk_batches ORDER BY next_poll_at`).toArray();
+		let comeBack: number | null = null;
+		const soonest = (t: number) => (comeBack = comeBack === null ? t : Math.min(comeBack, t));
+		for (const b of batches) {
+			if (b.next_poll_at > now) {
+				soonest(b.next_poll_at);
+				continue;
+			}
+			const next = await this.pollOne(b);
+			if (next !== null) soonest(next);
+		}
+		return comeBack;
+	}
+
+	/** Looks at one running batch; answers when to look again (null: it is over). */
+	private async pollOne(b: BatchRow): Promise<number | null> {
+		const access = await this.parts.tokens.accessToken(b.owner);
+		if (!access.ok) {
+			if (b.lease_until <= Date.now()) return this.abandon(b, `the connection cannot read the batch (${access.reason})`);
+			return Math.min(b.lease_until, Date.now() + 5_000);
+		}
+		const call = this.oneCall();
+		if ("at" in call) return this.reschedule(b, Math.min(call.at, Math.max(b.lease_until, Date.now() + 1_000)));
+		count("pollCalls");
+		const { res, batch } = await getBatch(this.cfg.OUTREACH_API_BASE, access.token, b.id, this.timeoutMs);
+		this.spent(call.grantId, res);
+		const now = Date.now();
+		if (batch && batchEnded(batch)) return this.finish(b, batch, access.token);
+		if (batch && batch.pending < b.last_pending) {
+			// Progress: the lease is renewed, and the next look comes when the rest should be done.
+			const rate = (b.last_pending - batch.pending) / Math.max(1, now - b.last_polled_at);
+			const eta = batch.pending / Math.max(rate, 1e-6);
+			const leaseUntil = now + this.leaseMs;
+			this.parts.versions.renew(b.grant_id, leaseUntil);
+			this.sql.exec(`UPDATE bulk_batches SET lease_until = ?, last_pending = ?, last_polled_at = ? WHERE id = ?`, leaseUntil, batch.pending, now, b.id);
+			return this.reschedule(b, now + Math.max(1_000, Math.min(eta * 1.1, leaseUntil - now - 1_000)));
+		}
+		const said = classifyBulk(res, now);
+		if (said.kind === "rate_limited") this.parts.budget().pause(said.until);
+		// No progress, or no readable answer: the lease runs out, then the batch is cancelled.
+		if (b.lease_until <= now) return this.abandon(b, batch ? `it made no progress for ${Math.round(this.leaseMs / 1000)} s (state '${batch.state}')` : "its state could not be learned");
+		return this.reschedule(b, Math.min(b.lease_until, now + Math.max(1_000, this.leaseMs / 4)));
+	}
+
+	private reschedule(b: BatchRow, at: number): number {
+		this.sql.exec(`UPDATE bulk_batches SET next_poll_at = ? WHERE id = ?`, at, b.id);
+		return at;
+	}
+
+	/** A batch that ended: its failed items (read only when it reports failures) fail; the others are decided by its state. */
+	private async finish(b: BatchRow, batch: Batch, token: string): Promise<number | null> {
+		if (batch.state !== "finished") return this.readAllItems(b, token, `the batch ended '${batch.state}'`);
+		const failed = new Map<number, string>();
+		if (batch.failures > 0) {
+			const read = await this.readItems(b, token, true);
+			if (read === null) return Date.now() + 2_000;
+			for (const item of read) if (item.failed) failed.set(item.prospectId, item.info ?? "failed");
+		}
+		const items = this.sql.exec<ItemRow>(`SELECT * FROM bulk_items WHERE batch_id = ? AND state = 'running'`, b.id).toArray();
+		for (const i of items) {
+			const info = failed.get(i.prospect_id);
+			this.parts.versions.settle(i.destination_id, i.prospect_id, { [i.field]: { v: versionOf(i), u: i.update_id } }, b.grant_id, { delivered: info === undefined, known: true });
+			if (info === undefined) this.decide([i], "delivered");
+			else this.decide([i], "failed", fieldFailureReason(i.field, info));
+		}
+		this.sql.exec(`DELETE FROM bulk_batches WHERE id = ?`, b.id);
+		log("info", "bulk_batch_finished", { batchId: b.id, items: items.length, failed: failed.size });
+		return null;
+	}
+
+	/** Cancels a batch whose lease ended, reads what it applied, and releases its fields; the rest goes by PATCH. */
+	private async abandon(b: BatchRow, why: string): Promise<number | null> {
+		const access = await this.parts.tokens.accessToken(b.owner);
+		if (access.ok) {
+			const call = this.oneCall();
+			if ("at" in call) return this.reschedule(b, call.at);
+			count("pollCalls");
+			const { res } = await cancelBatch(this.cfg.OUTREACH_API_BASE, access.token, b.id, this.timeoutMs);
+			this.spent(call.grantId, res);
+			log("warn", "bulk_batch_cancelled", { batchId: b.id, why });
+			return this.readAllItems(b, access.token, why);
+		}
+		// Without a connection nothing more can be learned: the fields are released, and the writes go by PATCH.
+		this.settleRest(b, new Map(), why);
+		return null;
+	}
+
+	private async readAllItems(b: BatchRow, token: string, why: string): Promise<number | null> {
+		const read = await this.readItems(b, token, false);
+		const states = new Map<number, BatchItem>();
+		for (const item of read ?? []) states.set(item.prospectId, item);
+		this.settleRest(b, states, why);
+		return null;
+	}
+
+	/** Decides a stopped batch's items by what Outreach said of each: applied, failed, or (anything else) by PATCH. */
+	private settleRest(b: BatchRow, states: Map<number, BatchItem>, why: string): void {
+		const items = this.sql.exec<ItemRow>(`SELECT * FROM bulk_items WHERE batch_id = ? AND state = 'running'`, b.id).toArray();
+		for (const i of items) {
+			const s = states.get(i.prospect_id);
+			const applied = s !== undefined && !s.failed && s.state === "finished";
+			this.parts.versions.settle(i.destination_id, i.prospect_id, { [i.field]: { v: versionOf(i), u: i.update_id } }, b.grant_id, { delivered: applied, known: true });
+			if (applied) this.decide([i], "delivered");
+			else if (s?.failed) this.decide([i], "failed", fieldFailureReason(i.field, s.info ?? "failed"));
+			else this.decide([i], "patch", `the bulk batch was stopped: ${why}`);
+		}
+		this.sql.exec(`DELETE FROM bulk_batches WHERE id = ?`, b.id);
+	}
+
+	/** Every page of a batch's items (each one call); null when a page could not be read now. */
+	private async readItems(b: BatchRow, token: string, failedOnly: boolean): Promise<BatchItem[] | null> {
+		const out: BatchItem[] = [];
+		let after: string | undefined;
+		for (let page = 0; page < 10_000; page++) {
+			const call = this.oneCall();
+			if ("at" in call) return null;
+			count("pollCalls");
+			const read = await batchItems(this.cfg.OUTREACH_API_BASE, token, b.id, { failedOnly, ...(after ? { after } : {}) }, this.timeoutMs);
+			this.spent(call.grantId, read.res);
+			if (!read.items) return null;
+			out.push(...read.items);
+			if (!read.next) return out;
+			after = read.next;
+		}
+		return out;
+	}
+
+	// ─── outcomes to the ledgers ───
+
+	/** Reports every update whose fields are all decided to its destination's ledger, once. */
+	private async report(): Promise<void> {
+		const decided = this.sql
+			.exec<{ destination_id: string; update_id: string }>(
+				`SELECT destination_id, update_id FROM bulk_items GROUP BY destination_id, update_id HAVING SUM(state != 'decided') = 0 LIMIT 5000`,
+			)
+			.toArray();
+		const byDestination = new Map<string, string[]>();
+		for (const r of decided) (byDestination.get(r.destination_id) ?? byDestination.set(r.destination_id, []).get(r.destination_id)!).push(r.update_id);
+		for (const [destinationId, updateIds] of byDestination) {
+			const report: BatchReport = { outcomes: [], resend: [], hold: [] };
+			for (const updateId of updateIds) {
+				const items = this.sql.exec<ItemRow>(`SELECT * FROM bulk_items WHERE destination_id = ? AND update_id = ?`, destinationId, updateId).toArray();
+				this.outcomeOf(items, report);
+			}
+			try {
+				await ledgerStub(this.env, destinationId).settle(destinationId, report);
+				for (const updateId of updateIds) this.sql.exec(`DELETE FROM bulk_items WHERE destination_id = ? AND update_id = ?`, destinationId, updateId);
+			} catch (err) {
+				log("error", "bulk_report_failed", { destinationId, updates: updateIds.length, error: err instanceof Error ? err.name : "Error" });
+			}
+		}
+	}
+
+	/** One update's outcome from its fields': delivered, superseded, failed, or sent back to go by PATCH or to be held. */
+	private outcomeOf(items: ItemRow[], report: BatchReport): void {
+		const first = items[0]!;
+		const attempts = first.attempt + 1;
+		const failed = items.filter((i) => i.outcome === "failed");
+		const again = items.filter((i) => i.outcome === "patch" || i.outcome === "hold");
+		const failedFields = Object.fromEntries(failed.map((i) => [i.field, i.reason ?? "failed"]));
+		if (again.length) {
+			const update: Update = {
+				id: first.update_id,
+				prospectId: first.prospect_id,
+				fields: Object.fromEntries(again.map((i) => [i.field, { value: JSON.parse(i.value) as string, v: versionOf(i) }])),
+				...(failed.length ? { failedFields } : {}),
+				...(first.gen === null ? {} : { gen: first.gen }),
+				attempt: first.attempt,
+				patchOnly: true,
+			};
+			const held = again.find((i) => i.outcome === "hold");
+			if (held) report.hold.push({ update, reason: "reconnect" satisfies HoldReason, generation: this.parts.tokens.connection(first.destination_id)?.generation ?? 0 });
+			else report.resend.push({ update, delaySeconds: 0 });
+			return;
+		}
+		if (failed.length) report.outcomes.push({ id: first.update_id, state: "failed", fields: failed.map((i) => i.field), reason: failed.map((i) => i.reason).join(" | "), attempts });
+		else if (items.every((i) => i.outcome === "superseded")) report.outcomes.push({ id: first.update_id, state: "superseded" });
+		else report.outcomes.push({ id: first.update_id, state: "delivered", attempts });
+	}
+}
