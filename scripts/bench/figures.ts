@@ -66,6 +66,9 @@ export type Figures = {
 	ledgerCallsPerUpdate: number | null;
 	queueMessagesPerUpdate: number | null;
 	unfilteredRequests?: number;
+	/** backfill-bulk: the segment statuses the load carried (one per profile and segment), and calls of every kind per one. */
+	membershipUpdates?: number;
+	callsPerMembershipUpdate?: number | null;
 	timedOut?: true;
 };
 
@@ -134,6 +137,8 @@ export function figuresOf(
 	const latencies = sent.map((s) => s.answeredAt - s.sentAt);
 	const updates = obs.updates;
 	const per = (n: number, d: number, digits = 3) => (d > 0 ? round(n / d, digits) : null);
+	const membershipUpdates = versions.filter((v) => /^custom\d+$/.test(v.field)).length;
+	const calls = mine.filter((r) => r.path.startsWith("/api/v2/")).length;
 	const figures: Figures = {
 		profiles: sent.reduce((n, s) => n + load.requests[s.index]!.profiles.length, 0),
 		updates,
@@ -157,7 +162,7 @@ export function figuresOf(
 		gateCallsPerPatch: obs.work ? per(obs.work.gateCalls, obs.work.patchCalls) : null,
 		ledgerCallsPerUpdate: obs.work ? per(obs.work.ledgerCalls, updates) : null,
 		queueMessagesPerUpdate: obs.work ? per(obs.work.queueMessagesSent, updates) : null,
-		...(cfg.bulkScenario ? { unfilteredRequests: truth.stats.bulk?.unfilteredRequests ?? 0 } : {}),
+		...(cfg.bulkScenario ? { unfilteredRequests: truth.stats.bulk?.unfilteredRequests ?? 0, membershipUpdates, callsPerMembershipUpdate: per(calls, membershipUpdates, 4) } : {}),
 		...(obs.timedOut ? { timedOut: true as const } : {}),
 	};
 	return { figures, details: { stale: audit.stale, unknown: audit.unknown, wrong } };

@@ -55,6 +55,8 @@ export function renderTable(r: BenchResult): string {
 	const columns = STRATEGIES.filter((s) => r[s]);
 	const rows = [...ROWS];
 	if (columns.some((s) => r[s]?.unfilteredRequests !== undefined)) rows.push(["unfilteredRequests", (f) => f.unfilteredRequests]);
+	if (columns.some((s) => r[s]?.membershipUpdates !== undefined))
+		rows.push(["membershipUpdates", (f) => f.membershipUpdates], ["callsPerMembershipUpdate", (f) => f.callsPerMembershipUpdate]);
 	if (columns.some((s) => r[s]?.timedOut)) rows.push(["timedOut", (f) => (f.timedOut ? "yes" : "no")]);
 	const header = ["", ...columns, "lowerBound"];
 	const body = rows.map(([label, value, bound]) => [label, ...columns.map((s) => fmt(value(r[s]!))), bound ? fmt(bound(r)) : ""]);

@@ -63,8 +63,12 @@ type BatchRow = {
 
 export type BulkFallback = { reason: string; until: number };
 
-/** Writes wait this long for others to join their group before a bulk request goes (unless the group is full). */
-const GATHER_MS = 1_500;
+/**
+ * Writes wait this share of the rate window for others to join their group before a bulk request goes (unless
+ * the group is full): 15 minutes of a 1-hour window. Each (field, value) group then costs about 4 requests (and
+ * their polls) per window however many prospects it names, where a shorter wait costs calls in proportion.
+ */
+const GATHER_SHARE_OF_WINDOW = 0.25;
 /** After Outreach refused a bulk request, the destination delivers by PATCH this long before trying bulk again. */
 const REFUSED_FALLBACK_MS = 3600_000;
 
@@ -205,7 +209,7 @@ export class BulkDelivery {
 		const soonest = (t: number) => (comeBack = comeBack === null ? t : Math.min(comeBack, t));
 		for (const items of groups.values()) {
 			// A group waits a little for more of its writes, unless it is already as large as one request can be.
-			const ready = items[0]!.queued_at + GATHER_MS;
+			const ready = items[0]!.queued_at + GATHER_SHARE_OF_WINDOW * this.cfg.OUTREACH_RATE_WINDOW_SECONDS * 1000;
 			if (ready > now && new Set(items.map((i) => i.prospect_id)).size < this.maxIds) {
 				soonest(ready);
 				continue;
