@@ -61,10 +61,20 @@ export function parseBody(text: string): Entry[] | string {
 
 const UNAUTHORIZED = "Unknown destination or wrong ingest token. Use the ingest URL and bearer token shown on the destination's Set up AEP page.";
 
+/** A byte count in the largest binary unit it fills: 262144 → "256 KiB", 1572864 → "1.5 MiB". */
+function inUnits(bytes: number): string {
+	const [size, unit] = bytes >= 1024 * 1024 ? [bytes / (1024 * 1024), "MiB"] : bytes >= 1024 ? [bytes / 1024, "KiB"] : [bytes, "bytes"];
+	return `${Math.round(size * 100) / 100} ${unit}`;
+}
+
 /** Reads the body, refusing (413) as soon as it passes `max` bytes. */
 async function readLimited(req: Request, max: number): Promise<Uint8Array> {
 	const declared = Number(req.headers.get("Content-Length") ?? NaN);
-	const tooLarge = () => new ApiError("payload_too_large", `The body is larger than ${max} bytes (INGEST_MAX_BYTES). Send fewer profiles per request.`);
+	const tooLarge = () =>
+		new ApiError(
+			"payload_too_large",
+			`The body is larger than ${max} bytes (${inUnits(max)}, INGEST_MAX_BYTES), the most this destination reads in one request. Send fewer profiles per request (AEP sends at most 10).`,
+		);
 	if (declared > max) throw tooLarge();
 	if (!req.body) return new Uint8Array();
 	const reader = req.body.getReader();

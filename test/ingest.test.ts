@@ -34,12 +34,24 @@ describe("POST /ingest/:destinationId", () => {
 		expect((await ingest(d1.id, d2.ingestToken, good(1))).status).toBe(401);
 	});
 
-	it("answers 413 over INGEST_MAX_BYTES", async () => {
+	it("answers 413 over INGEST_MAX_BYTES, stating the limit in bytes and in KiB or MiB", async () => {
 		const d = await createDestination();
-		const huge = JSON.stringify([good(1), { padding: "x".repeat(Number(env.INGEST_MAX_BYTES)) }]);
+		const max = Number(env.INGEST_MAX_BYTES);
+		const huge = JSON.stringify([good(1), { padding: "x".repeat(max) }]);
 		const res = await ingest(d.id, d.ingestToken, huge);
 		expect(res.status).toBe(413);
-		expect(await res.json()).toMatchObject({ error: { code: "payload_too_large" } });
+		const { error } = (await res.json()) as { error: { code: string; message: string } };
+		expect(error.code).toBe("payload_too_large");
+		expect(error.message).toContain(`larger than ${max} bytes (`);
+		const [, size, unit] = /\((\d+(?:\.\d+)?) (KiB|MiB), INGEST_MAX_BYTES\)/.exec(error.message) ?? [];
+		expect(unit, error.message).toBeDefined();
+		expect(Math.abs(Number(size) * (unit === "MiB" ? 1024 * 1024 : 1024) - max) / max).toBeLessThan(0.001);
+		expect(error.message).toMatch(/fewer profiles/);
+		// A body of exactly the limit is read.
+		const base = JSON.stringify([good(1), { padding: "" }]);
+		const fits = JSON.stringify([good(1), { padding: "x".repeat(max - base.length) }]);
+		expect(fits.length).toBe(max);
+		expect((await ingest(d.id, d.ingestToken, fits)).status).toBe(202);
 	});
 
 	it("answers 400 to a body that is not JSON, an array or NDJSON at all", async () => {
