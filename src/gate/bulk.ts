@@ -1,6 +1,5 @@
 import { config } from "../config";
-import type { BatchReport, HoldReason } from "../ledger/ledger";
-import { ledgerStub } from "../ledger/ledger";
+import type { BatchReport, HoldReason } from "../ledger/report";
 import { log } from "../log";
 import { count } from "../metrics";
 import { batchEnded, batchItems, bulkModify, cancelBatch, getBatch, type Batch, type BatchItem } from "../outreach/bulk";
@@ -363,7 +362,7 @@ export class BulkDelivery {
 	private spent(grantId: number, res: OutreachResponse): void {
 		const budget = this.parts.budget();
 		budget.settle([{ id: grantId, at: Date.now() }]);
-		if (res.rate.remaining !== undefined && res.rate.resetAt !== undefined && res.status !== 429) budget.observe(grantId, res.rate.remaining, res.rate.resetAt);
+		if (res.rate.remaining !== undefined && res.rate.resetAt !== undefined && res.status !== 429) budget.observe(grantId, res.rate.remaining, res.rate.resetAt, Date.now());
 	}
 
 	/** A grant for one poll or page; a time to come back when there is none now. */
@@ -540,7 +539,8 @@ export class BulkDelivery {
 				this.outcomeOf(items, report);
 			}
 			try {
-				await ledgerStub(this.env, destinationId).settle(destinationId, report);
+				// The ledger's namespace straight from the bindings: importing the ledger would import the gate back.
+				await this.env.LEDGER.getByName(destinationId).settle(destinationId, report);
 				for (const updateId of updateIds) this.sql.exec(`DELETE FROM bulk_items WHERE destination_id = ? AND update_id = ?`, destinationId, updateId);
 			} catch (err) {
 				log("error", "bulk_report_failed", { destinationId, updates: updateIds.length, error: err instanceof Error ? err.name : "Error" });

@@ -11,6 +11,9 @@ import { hourOf, HOUR, Tally, zeroCounts, type CountName, type Counts } from "./
 import { Outbox, sendAtFor } from "./outbox";
 import { DestinationAuthority } from "./record";
 import { Requests, type IngestAnswer } from "./requests";
+import type { BatchReport, HoldReason, OutcomeReport, UpdateState } from "./report";
+
+export type { BatchReport, HoldReason, OutcomeReport, UpdateState };
 
 /**
  * The ledger: one Durable Object per destination (named by its id).
@@ -24,8 +27,6 @@ import { Requests, type IngestAnswer } from "./requests";
  * Written once per ingest request and once per consumer batch, never per profile.
  */
 
-export type UpdateState = "pending" | "delivered" | "failed" | "superseded";
-export type HoldReason = "paused" | "reconnect";
 
 export type Receipt = {
 	destinationId: string;
@@ -39,19 +40,6 @@ export type Receipt = {
 	skipped: number;
 };
 
-/** One update's outcome from a consumer batch. `pending` only records an attempt (it is being retried). */
-export type OutcomeReport = { id: string; state: UpdateState; reason?: string; fields?: string[]; attempts?: number };
-
-/**
- * What one consumer batch learned about one destination's updates: their outcomes, the updates to hand to the
- * queue again (a deferral to its slot, a retry after backoff, a resend without a refused field) and the ones to
- * hold. Each update carries the hand-over (`gen`) of the copy that was processed.
- */
-export type BatchReport = {
-	outcomes: OutcomeReport[];
-	resend: { update: Update; delaySeconds: number }[];
-	hold: { update: Update; reason: HoldReason; generation?: number }[];
-};
 
 export type Failure = {
 	id: string;
