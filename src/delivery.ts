@@ -3,6 +3,7 @@ import { config } from "./config";
 import { crashPoint } from "./crashpoints";
 import { destinationStore, type ConnectionRecord } from "./destinations";
 import { formerGateOf, gateName, gateStub, type AdmitRequest, type AdmitResult, type Gate, type SettleReport } from "./gate/gate";
+import { delayStepSeconds, slotWaitMs } from "./gate/budget";
 import type { FieldVersion } from "./gate/versions";
 import { ledgerStub, type BatchReport, type HoldReason, type OutcomeReport } from "./ledger/ledger";
 import { log } from "./log";
@@ -31,7 +32,7 @@ const MAX_PARALLEL_CALLS = 6;
  * Calls asked of the gate at once. A round is granted, sent and settled before the next is asked, so a grant
  * waits little for its turn to be sent (a call whose lease is too short by then is not sent at all).
  */
-const ROUND_CALLS = 48;
+const ROUND_CALLS = 100;
 
 type Item = { destinationId: string; update: Update; message: Message<unknown> };
 
@@ -45,15 +46,6 @@ type Item = { destinationId: string; update: Update; message: Message<unknown> }
  */
 const EARLY_SECONDS = 1;
 
-/** The step deferral delays are rounded to, for a window of `windowSeconds`. */
-export function delayStepSeconds(windowSeconds: number): number {
-	return Math.min(30, Math.max(1, Math.floor(windowSeconds / 100)));
-}
-
-/** How near a slot must be to be waited for in the consumer. */
-export function slotWaitMs(windowSeconds: number): number {
-	return (delayStepSeconds(windowSeconds) + 2) * 1000;
-}
 /** A destination whose grant moved to another gate is asked about again after this long. */
 const MOVED_RETRY_SECONDS = 5;
 
@@ -341,16 +333,28 @@ async function deliverThroughGate(env: Env, gateName: string, work: GateWork, pl
 	let pending = calls;
 	let waiting: Call[] = [];
 	let waitAt = Infinity;
+	// A round's settle report rides with the next round's admission when that follows at once; before a wait
+	// and at the end it goes on its own, so no lock or grant waits on the consumer's sleep.
+	let unsettled: SettleReport | undefined;
+	const settleNow = async () => {
+		if (!unsettled) return;
+		count("gateCalls");
+		await gate.settle(unsettled);
+		unsettled = undefined;
+	};
 	while (pending.length || waiting.length) {
 		if (pending.length === 0) {
+			await settleNow();
 			await sleep(Math.max(0, waitAt - Date.now()));
 			[pending, waiting, waitAt] = [waiting, [], Infinity];
 		}
-		const near = await admitAndSend(env, gate, pending.slice(0, ROUND_CALLS), work, plan, run, waitUntil);
+		const near = await admitAndSend(env, gate, pending.slice(0, ROUND_CALLS), work, plan, run, waitUntil, unsettled);
+		unsettled = near.settle;
 		pending = pending.slice(ROUND_CALLS);
 		waiting.push(...near.calls);
 		if (near.calls.length) waitAt = Math.min(waitAt, near.at);
 	}
+	await settleNow();
 }
 
 /**
@@ -366,7 +370,8 @@ async function admitAndSend(
 	plan: Plan,
 	run: ReturnType<typeof limiter>,
 	waitUntil: number,
-): Promise<{ calls: Call[]; at: number }> {
+	previous?: SettleReport,
+): Promise<{ calls: Call[]; at: number; settle?: SettleReport }> {
 	const cfg = config(env);
 	const destinations = Object.fromEntries([...new Set(calls.map((c) => c.destinationId))].map((d) => [d, work.request[d]!]));
 	count("gateCalls");
@@ -374,11 +379,14 @@ async function admitAndSend(
 	const admitted: AdmitResult = await gate.admit({
 		calls: calls.map(({ key, destinationId, prospectId, fields, slot }) => ({ key, destinationId, prospectId, fields, ...(slot === undefined ? {} : { slot }) })),
 		destinations,
+		...(previous ? { settle: previous } : {}),
 	});
-	// The gate's clock may differ from ours (another machine): its times are read relative to its `now`, and a
-	// lease from the moment we asked, which is never later than the gate's own start of it.
+	// The gate's clock may differ from ours (another machine): its times are read relative to its `now` — a
+	// deadline from the moment we asked, never later than the gate's own; a start from the moment it answered,
+	// never earlier than the gate's own.
 	const answeredAt = Date.now();
 	const local = (gateTime: number) => sentAt + (gateTime - admitted.now);
+	const localStart = (gateTime: number) => answeredAt + (gateTime - admitted.now);
 	const byKey = new Map(calls.map((c) => [c.key, c]));
 
 	for (const c of calls) {
@@ -396,7 +404,7 @@ async function admitAndSend(
 	}
 	for (const key of admitted.stale) for (const i of byKey.get(key)!.items) plan.report(i, { id: i.update.id, state: "superseded" });
 	for (const key of admitted.done) for (const i of byKey.get(key)!.items) plan.finish(i);
-	const near: { calls: Call[]; at: number } = { calls: [], at: Infinity };
+	const near: { calls: Call[]; at: number; settle?: SettleReport } = { calls: [], at: Infinity };
 	const step = delayStepSeconds(cfg.OUTREACH_RATE_WINDOW_SECONDS);
 	for (const d of admitted.deferred) {
 		const call = byKey.get(d.key)!;
@@ -415,8 +423,10 @@ async function admitAndSend(
 	// Once Outreach answers 429, the round's calls not yet sent wait for the reset it named.
 	let haltedUntil = 0;
 	await Promise.all(
-		admitted.granted.map((g) =>
-			run(async () => {
+		admitted.granted.map(async (g) => {
+			// Granted for its slot a moment from now: wait for it here, outside the limiter.
+			if (g.startAt !== undefined) await sleep(Math.max(0, localStart(g.startAt) - Date.now()));
+			await run(async () => {
 				const call = byKey.get(g.key)!;
 				const fields = Object.fromEntries(g.fields.map((f) => [f, call.fields[f]!]));
 				const entry = { grantId: g.grantId, destinationId: call.destinationId, prospectId: call.prospectId, fields };
@@ -448,13 +458,11 @@ async function admitAndSend(
 					haltedUntil = Math.max(haltedUntil, outcome.until);
 				}
 				await apply(outcome, call, g.fields, plan, { gate, generation: access.generation, retryBase: cfg.RETRY_BASE_SECONDS });
-			}),
-		),
+			});
+		}),
 	);
-	if (settle.calls.length) {
-		count("gateCalls");
-		await gate.settle(settle);
-	}
+	// Settled by the caller: with its next admission, or on its own.
+	if (settle.calls.length || settle.pauseUntil || settle.observed) near.settle = settle;
 	return near;
 }
 

@@ -5,11 +5,13 @@ import { maxInAnyWindow as maxInWindow } from "../scripts/bench/stats";
 import { Budget } from "../src/gate/budget";
 
 /** Runs `fn` with a fresh Budget on a real gate's SQLite storage (the budget's tables emptied first). */
-async function withBudget<T>(opts: { limit: number; windowMs: number }, fn: (budget: () => Budget) => T): Promise<T> {
+async function withBudget<T>(opts: { limit: number; windowMs: number; aheadMs?: number }, fn: (budget: () => Budget) => T): Promise<T> {
 	const stub = env.GATE.getByName(`budget-test-${crypto.randomUUID()}`);
 	return runInDurableObject(stub, (_instance, state) =>
 		fn(() => {
 			state.storage.sql.exec(`DROP TABLE IF EXISTS budget_grants`);
+			state.storage.sql.exec(`DROP TABLE IF EXISTS budget_slots`);
+			state.storage.sql.exec(`DROP TABLE IF EXISTS budget_slot_keys`);
 			state.storage.kv.delete("budget.pausedUntil");
 			state.storage.kv.delete("budget.server");
 			return new Budget(state.storage, { leaseMs: 90_000, ...opts });
@@ -83,6 +85,72 @@ describe("the budget (a sliding log of grants)", () => {
 			);
 	});
 
+	it("grants reserved slots ahead for their moment, and still never more than the limit in any interval", { timeout: 120_000 }, async () => {
+		const schedule = fc.record({
+			limit: fc.integer({ min: 1, max: 30 }),
+			windowMs: fc.integer({ min: 200, max: 5000 }),
+			aheadMs: fc.integer({ min: 0, max: 3000 }),
+			events: fc.array(
+				fc.record({
+					gapMs: fc.integer({ min: 0, max: 2000 }),
+					calls: fc.integer({ min: 0, max: 20 }),
+					latency: fc.double({ min: 0, max: 1, noNaN: true }),
+					arrival: fc.double({ min: 0, max: 1, noNaN: true }),
+				}),
+				{ minLength: 1, maxLength: 40 },
+			),
+		});
+		let grantedAhead = 0;
+		await fc.assert(
+			fc.asyncProperty(schedule, async ({ limit, windowMs, aheadMs, events }) => {
+				grantedAhead += await withBudget({ limit, windowMs, aheadMs }, (fresh) => {
+					const budget = fresh();
+					let now = 1_000_000;
+					let ahead = 0;
+					const arrivals: number[] = [];
+					let inFlight: { id: number; answeredAt: number }[] = [];
+					let waiting: { reservation: number; at: number }[] = [];
+					const step = (e: { calls: number; latency: number; arrival: number }) => {
+						budget.settle(inFlight.filter((f) => f.answeredAt <= now).map((f) => ({ id: f.id, at: f.answeredAt })));
+						inFlight = inFlight.filter((f) => f.answeredAt > now);
+						// Deferred calls come back up to aheadMs before their slot (the consumer waits for it), and new ones arrive.
+						const back = waiting.filter((w) => w.at <= now + aheadMs);
+						waiting = waiting.filter((w) => w.at > now + aheadMs);
+						const presented = [...back.map((w) => w.reservation), ...Array.from({ length: e.calls }, () => undefined)];
+						for (const d of budget.grant(presented, now)) {
+							if ("grantId" in d) {
+								const start = d.startAt ?? now;
+								expect(start).toBeGreaterThanOrEqual(now);
+								expect(start).toBeLessThanOrEqual(now + aheadMs);
+								if (d.startAt !== undefined) ahead++;
+								const answeredAt = start + Math.round(e.latency * 3000);
+								arrivals.push(start + Math.round(e.arrival * (answeredAt - start)));
+								inFlight.push({ id: d.grantId, answeredAt });
+							} else waiting.push({ reservation: d.reservation, at: d.at });
+						}
+					};
+					for (const e of events) {
+						now += e.gapMs;
+						step(e);
+					}
+					// The backlog drains: time moves on until every deferred call was granted.
+					for (let guard = 0; waiting.length && guard < 10_000; guard++) {
+						// Presented ahead when the earliest slot is still beyond reach, else at it (as the consumer does).
+						const first = Math.min(...waiting.map((w) => w.at));
+						now = first > now + aheadMs ? first - aheadMs : Math.max(now + 50, first);
+						step({ calls: 0, latency: 0.5, arrival: 0.5 });
+					}
+					expect(waiting).toEqual([]);
+					expect(maxInWindow(arrivals, windowMs)).toBeLessThanOrEqual(limit);
+					return ahead;
+				});
+			}),
+			{ numRuns: 80 },
+		);
+		// The property held with grants ahead among them, not only without.
+		expect(grantedAhead).toBeGreaterThan(0);
+	});
+
 	it("grants the whole limit in every window of a steady backlog, each window a margin after the last", async () => {
 		const params = fc.record({
 			limit: fc.integer({ min: 1, max: 50 }),
@@ -148,12 +216,23 @@ describe("the budget (a sliding log of grants)", () => {
 		await withBudget({ limit: 100, windowMs: 10_000 }, (fresh) => {
 			const budget = fresh();
 			const first = round(budget, 1, 0).granted[0]!;
-			budget.observe(first, 5, 8_000);
+			budget.observe(first, 5, 8_000, 50);
 			const { granted, slots } = round(budget, 10, 100);
 			expect(granted).toHaveLength(5);
 			expect(slots.every((s) => s >= 8_000)).toBe(true);
 			// After the server's reset its word no longer applies.
 			expect(round(budget, 10, 8_000).granted).toHaveLength(10);
+		});
+	});
+
+	it("follows its own log, not the server's whole-second reset, when nobody else spends the budget", async () => {
+		await withBudget({ limit: 3, windowMs: 1000 }, (fresh) => {
+			const budget = fresh();
+			const first = round(budget, 3, 0).granted;
+			budget.settle(first.map((id) => ({ id, at: 0 })));
+			// Outreach says 0 remain until a reset it rounds up to the next whole second: 1.9 s after the window began.
+			budget.observe(first[2]!, 0, 1_900, 10);
+			expect(round(budget, 3, 1_001).granted).toHaveLength(3);
 		});
 	});
 

@@ -16,7 +16,32 @@
  * against the budget until settled or this long after it was given, whatever the window's length; the gate
  * locks the call's fields for as long (src/gate/versions.ts).
  */
-export type BudgetOptions = { limit: number; windowMs: number; leaseMs: number };
+export type BudgetOptions = {
+	limit: number;
+	windowMs: number;
+	leaseMs: number;
+	/**
+	 * How far ahead a presented reservation may be granted for its slot's moment, the consumer waiting for it
+	 * (0: only at its slot). One admission then serves a whole batch of calls whose slots come over the next
+	 * seconds, instead of one per slot as each comes.
+	 */
+	aheadMs?: number;
+};
+
+/**
+ * The step the consumer rounds deferral delays to, for a window of `windowSeconds` (see src/delivery.ts): the
+ * calls whose slots fall in one step come back in one queue message and are granted by one admission. 30 s of
+ * the real hour; never under 3 s, so that a compressed clock (tests, the benchmark) packs as many calls per
+ * admission as the real one does.
+ */
+export function delayStepSeconds(windowSeconds: number): number {
+	return Math.min(30, Math.max(3, Math.floor(windowSeconds / 100)));
+}
+
+/** How near a slot must be for its call to wait for it in the consumer rather than in the queue. */
+export function slotWaitMs(windowSeconds: number): number {
+	return (delayStepSeconds(windowSeconds) + 2) * 1000;
+}
 
 /** What the server last said about the budget, tied to the grant whose response said it. */
 type ServerView = { grantId: number; remaining: number; resetAt: number };
@@ -31,8 +56,11 @@ export type BudgetStatus = {
 	lastSlotAt: number | null;
 };
 
-/** A call's turn: granted now, or a reserved slot to come back at. */
-export type GrantDecision = { grantId: number } | { at: number; reservation: number };
+/**
+ * A call's turn: granted (from `startAt` when that is later than now: its slot, to be waited for), or a
+ * reserved slot to come back at (`joined`: the slot another call of the same key waits for).
+ */
+export type GrantDecision = { grantId: number; startAt?: number } | { at: number; reservation: number; joined?: true };
 
 /** A call may come back this much before its slot and still use it, when the window has room. */
 const EARLY_MS = 250;
@@ -51,6 +79,9 @@ export class Budget {
 		this.sql.exec(`CREATE INDEX IF NOT EXISTS budget_grants_at ON budget_grants (at)`);
 		this.sql.exec(`CREATE TABLE IF NOT EXISTS budget_slots (id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL)`);
 		this.sql.exec(`CREATE INDEX IF NOT EXISTS budget_slots_at ON budget_slots (at)`);
+		// Whose call a slot was reserved for (a prospect of a destination), so a later call of it can join the slot.
+		this.sql.exec(`CREATE TABLE IF NOT EXISTS budget_slot_keys (reservation INTEGER PRIMARY KEY, call_key TEXT NOT NULL)`);
+		this.sql.exec(`CREATE INDEX IF NOT EXISTS budget_slot_keys_key ON budget_slot_keys (call_key)`);
 	}
 
 	private get pausedUntil(): number {
@@ -87,7 +118,7 @@ export class Budget {
 	 * whose call does not come back lapses after its slot. Safety does not rest on reservations: grants alone
 	 * never exceed `limit` in any window.
 	 */
-	grant(reservations: (number | undefined)[], now: number): GrantDecision[] {
+	grant(reservations: (number | undefined)[], now: number, keys: (string | undefined)[] = []): GrantDecision[] {
 		this.prune(now);
 		const paused = now < this.pausedUntil;
 		let left = paused ? 0 : Math.max(0, Math.min(this.opts.limit - this.used(now), this.serverAllowance(now)));
@@ -104,7 +135,7 @@ export class Budget {
 		const owed = dueTotal - duePresented;
 		const out: (GrantDecision | undefined)[] = new Array(reservations.length);
 		const give = (i: number, reservation?: number) => {
-			if (reservation !== undefined) this.sql.exec(`DELETE FROM budget_slots WHERE id = ?`, reservation);
+			if (reservation !== undefined) this.drop(reservation);
 			out[i] = { grantId: this.sql.exec<{ id: number }>(`INSERT INTO budget_grants (at) VALUES (?) RETURNING id`, now).one().id };
 			left--;
 		};
@@ -125,6 +156,23 @@ export class Budget {
 				out[i] = { at, reservation: reservations[i]! };
 			});
 		}
+		// Then the calls whose slot comes within `aheadMs`: granted for that moment, when the window will have room
+		// then. Such a grant is logged at its moment, so every later decision counts it where it will be.
+		const aheadBy = now + (this.opts.aheadMs ?? 0);
+		const ahead = reservations
+			.map((id, i) => ({ i, id, at: id === undefined ? undefined : presented.get(id) }))
+			.filter((x): x is { i: number; id: number; at: number } => !out[x.i] && x.at !== undefined && x.at > dueBy && x.at <= aheadBy)
+			.sort((a, b) => a.at - b.at);
+		if (ahead.length && !paused && this.serverAllowance(now) === Infinity) {
+			for (const x of ahead) {
+				if (x.at < this.floor(now) || !this.roomAt(x.at, now)) continue;
+				this.drop(x.id);
+				const grantId = this.sql.exec<{ id: number }>(`INSERT INTO budget_grants (at) VALUES (?) RETURNING id`, x.at).one().id;
+				out[x.i] = { grantId, startAt: x.at };
+			}
+			// A grant to come counts in every window that contains now too.
+			left = Math.max(0, Math.min(left, this.opts.limit - this.used(now)));
+		}
 		// Then the others, in order, with what the due reservations leave.
 		const fresh: number[] = [];
 		reservations.forEach((id, i) => {
@@ -134,9 +182,59 @@ export class Budget {
 			else if (at !== undefined) out[i] = { at, reservation: id! };
 			else fresh.push(i);
 		});
-		const slots = this.reserve(fresh.length, now);
-		fresh.forEach((i, k) => (out[i] = slots[k]!));
+		// A call whose key already waits for a slot not yet due joins it rather than booking another.
+		const booking: number[] = [];
+		for (const i of fresh) {
+			const key = keys[i];
+			const slot =
+				key === undefined
+					? undefined
+					: this.sql
+							.exec<{ id: number; at: number }>(
+								`SELECT s.id, s.at FROM budget_slots s JOIN budget_slot_keys k ON k.reservation = s.id WHERE k.call_key = ? AND s.at > ? ORDER BY s.at LIMIT 1`,
+								key,
+								dueBy,
+							)
+							.toArray()[0];
+			if (slot) out[i] = { at: slot.at, reservation: slot.id, joined: true };
+			else booking.push(i);
+		}
+		const slots = this.reserve(booking.length, now);
+		booking.forEach((i, k) => {
+			out[i] = slots[k]!;
+			const key = keys[i];
+			if (key !== undefined) this.sql.exec(`INSERT OR REPLACE INTO budget_slot_keys (reservation, call_key) VALUES (?, ?)`, slots[k]!.reservation, key);
+		});
 		return out as GrantDecision[];
+	}
+
+	private drop(reservation: number): void {
+		this.sql.exec(`DELETE FROM budget_slots WHERE id = ?`, reservation);
+		this.sql.exec(`DELETE FROM budget_slot_keys WHERE reservation = ?`, reservation);
+	}
+
+	/**
+	 * Whether one more grant at `at` (a moment to come) keeps every window within the limit. A call in flight
+	 * may be answered at any moment from now on, so it counts in every window; an answered one where it was
+	 * answered; a grant to come from its moment on (it may be answered any time after). The windows holding
+	 * `at` that end at `at` or at a grant to come are the ones that can be fullest.
+	 */
+	private roomAt(at: number, now: number): boolean {
+		const { windowMs, leaseMs, limit } = this.opts;
+		const answered = this.sql
+			.exec<{ at: number }>(`SELECT at FROM budget_grants WHERE settled = 1 AND at > ? ORDER BY at`, at - windowMs)
+			.toArray()
+			.map((r) => r.at);
+		const inFlight = this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM budget_grants WHERE settled = 0 AND at <= ? AND at > ?`, now, now - leaseMs).one().n;
+		const toCome = this.sql
+			.exec<{ at: number }>(`SELECT at FROM budget_grants WHERE settled = 0 AND at > ? ORDER BY at`, now)
+			.toArray()
+			.map((r) => r.at);
+		const answeredIn = (end: number) => answered.filter((t) => t > end - windowMs && t <= end).length;
+		const cameBy = (end: number) => toCome.filter((t) => t <= end).length;
+		for (const end of [at, ...toCome.filter((t) => t > at && t < at + windowMs)])
+			if (answeredIn(end) + inFlight + cameBy(end) + 1 > limit) return false;
+		return true;
 	}
 
 	/** When the window's `n` oldest grants age out (a call in flight: a window after it is answered, at the earliest from now). */
@@ -156,7 +254,7 @@ export class Budget {
 
 	/** Frees reservations whose calls need no grant after all (superseded, already delivered). */
 	release(reservations: number[]): void {
-		for (const id of reservations) this.sql.exec(`DELETE FROM budget_slots WHERE id = ?`, id);
+		for (const id of reservations) this.drop(id);
 	}
 
 	/** The earliest a call may be granted, whatever the window: after a 429's pause, or the server's reset when it said 0 remain. */
@@ -214,12 +312,18 @@ export class Budget {
 	/** Forgets grants that no window can count any more, and reservations whose calls never came back. */
 	private prune(now: number): void {
 		this.sql.exec(`DELETE FROM budget_grants WHERE at <= ? AND (settled = 1 OR at <= ?)`, now - this.opts.windowMs, now - this.opts.leaseMs);
+		this.sql.exec(`DELETE FROM budget_slot_keys WHERE reservation IN (SELECT id FROM budget_slots WHERE at < ?)`, now - this.lapseMs);
 		this.sql.exec(`DELETE FROM budget_slots WHERE at < ?`, now - this.lapseMs);
 	}
 
 	/** The margin added to each window of reserved slots (1 % of the window, at least 50 ms). */
 	private get marginMs(): number {
 		return Math.max(50, Math.round(this.opts.windowMs / 100));
+	}
+
+	/** The last moment a reservation at `at` can still be presented. */
+	lapsesAt(at: number): number {
+		return at + this.lapseMs;
 	}
 
 	/** How long past its slot a reservation waits for its call (queue delivery is late by seconds, not minutes). */
@@ -242,11 +346,18 @@ export class Budget {
 		for (const g of grants) this.sql.exec(`UPDATE budget_grants SET at = MAX(at, ?), settled = 1 WHERE id = ?`, g.at, g.id);
 	}
 
-	/** Records what a response's X-RateLimit-* headers said; the newest grant's answer wins. */
-	observe(grantId: number, remaining: number, resetAt: number): void {
+	/**
+	 * Records what a response's X-RateLimit-* headers said; the newest grant's answer wins. When the server
+	 * leaves at least what the gate's own log does, nobody else is spending this user's budget and the log —
+	 * exact to the millisecond — is the better guide: the server's reset comes in whole seconds, and waiting
+	 * for it would start every window of a backlog up to a second late. (Another integration's spending hidden
+	 * by our calls still in flight shows as a 429, which pauses the gate until the reset.)
+	 */
+	observe(grantId: number, remaining: number, resetAt: number, now: number): void {
 		const cur = this.server;
 		if (cur && cur.grantId > grantId && cur.resetAt >= resetAt) return;
-		this.storage.kv.put("budget.server", { grantId, remaining, resetAt } satisfies ServerView);
+		if (remaining >= this.opts.limit - this.used(now)) this.storage.kv.delete("budget.server");
+		else this.storage.kv.put("budget.server", { grantId, remaining, resetAt } satisfies ServerView);
 	}
 
 	/** A 429: no grants until `until`. */

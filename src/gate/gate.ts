@@ -4,7 +4,7 @@ import type { ConnectionRecord, OutreachUser } from "../destinations";
 import { log } from "../log";
 import type { TokenGrant } from "../outreach/oauth";
 import type { Update } from "../updates";
-import { Budget, type BudgetStatus } from "./budget";
+import { Budget, slotWaitMs, type BudgetStatus } from "./budget";
 import { BulkDelivery, type BulkFallback } from "./bulk";
 import { Moves } from "./moves";
 import { TokenCustody, type AccessResult, type GrantRow } from "./tokens";
@@ -40,6 +40,7 @@ export class Gate extends DurableObject<Env> {
 			limit: c.OUTREACH_RATE_LIMIT,
 			windowMs: c.OUTREACH_RATE_WINDOW_SECONDS * 1000,
 			leaseMs: c.GRANT_LEASE_SECONDS * 1000,
+			aheadMs: slotWaitMs(c.OUTREACH_RATE_WINDOW_SECONDS),
 		}));
 	}
 
@@ -177,6 +178,7 @@ export class Gate extends DurableObject<Env> {
 	 * the request timeout is left of it.
 	 */
 	async admit(request: AdmitRequest): Promise<AdmitResult> {
+		if (request.settle) this.settle(request.settle);
 		const destinations = Object.keys(request.destinations);
 		const held: AdmitResult["held"] = {};
 		const tokens: AdmitResult["tokens"] = {};
@@ -201,7 +203,8 @@ export class Gate extends DurableObject<Env> {
 		);
 		// From here on nothing awaits: version checks and grants are one atomic step.
 		const now = Date.now();
-		const leaseUntil = now + config(this.env).GRANT_LEASE_SECONDS * 1000;
+		const leaseMs = config(this.env).GRANT_LEASE_SECONDS * 1000;
+		const leaseUntil = now + leaseMs;
 		for (const d of destinations) this.versions.learnRevisions(d, request.destinations[d]!.revisions);
 		const result: AdmitResult = { now, tokens, held, granted: [], stale: [], done: [], deferred: [] };
 		const candidates: { call: AdmitCall; fields: string[] }[] = [];
@@ -210,10 +213,15 @@ export class Gate extends DurableObject<Env> {
 		for (const call of request.calls) {
 			if (held[call.destinationId]) continue;
 			this.versions.learnRevisions(call.destinationId, revisionsIn(call.fields));
+			// A newer call of this prospect joined the slot: this one would only be overwritten; the slot is the newer's.
+			if (call.slot !== undefined && this.versions.overtaken(call.slot, call.fields)) {
+				result.stale.push(call.key);
+				continue;
+			}
 			const check = this.versions.check(call.destinationId, call.prospectId, call.fields, now, lockedNow);
 			if (check.kind === "stale" || check.kind === "done") {
 				(check.kind === "stale" ? result.stale : result.done).push(call.key);
-				if (call.slot !== undefined) unneeded.push(call.slot);
+				if (call.slot !== undefined && !this.versions.joined(call.slot)) unneeded.push(call.slot);
 			} else if (check.kind === "busy") result.deferred.push({ key: call.key, at: check.until, ...(call.slot === undefined ? {} : { slot: call.slot }) });
 			else {
 				candidates.push({ call, fields: check.fields });
@@ -224,13 +232,20 @@ export class Gate extends DurableObject<Env> {
 		const decisions = this.budget.grant(
 			candidates.map((c) => c.call.slot),
 			now,
+			candidates.map((c) => c.call.key),
 		);
 		candidates.forEach((c, i) => {
 			const d = decisions[i]!;
 			if ("grantId" in d) {
-				this.versions.advance(c.call.destinationId, c.call.prospectId, pick(c.call.fields, c.fields), d.grantId, now, leaseUntil);
-				result.granted.push({ key: c.call.key, grantId: d.grantId, fields: c.fields, leaseUntil });
-			} else result.deferred.push({ key: c.call.key, at: d.at, slot: d.reservation });
+				if (c.call.slot !== undefined) this.versions.dropJoins(c.call.slot);
+				// A grant for a moment to come leases its fields from then.
+				const until = d.startAt === undefined ? leaseUntil : d.startAt + leaseMs;
+				this.versions.advance(c.call.destinationId, c.call.prospectId, pick(c.call.fields, c.fields), d.grantId, now, until);
+				result.granted.push({ key: c.call.key, grantId: d.grantId, fields: c.fields, leaseUntil: until, ...(d.startAt === undefined ? {} : { startAt: d.startAt }) });
+			} else {
+				if (d.joined) this.versions.join(d.reservation, pick(c.call.fields, c.fields), this.budget.lapsesAt(d.at));
+				result.deferred.push({ key: c.call.key, at: d.at, slot: d.reservation });
+			}
 		});
 		return result;
 	}
@@ -242,7 +257,7 @@ export class Gate extends DurableObject<Env> {
 		this.budget.settle(sent.map((c) => ({ id: c.grantId, at: c.answeredAt })));
 		for (const c of report.calls)
 			this.versions.settle(c.destinationId, c.prospectId, c.fields, c.grantId, { delivered: c.delivered, known: c.known || !c.sent });
-		if (report.observed) this.budget.observe(report.observed.grantId, report.observed.remaining, report.observed.resetAt);
+		if (report.observed) this.budget.observe(report.observed.grantId, report.observed.remaining, report.observed.resetAt, Date.now());
 		if (report.pauseUntil) this.budget.pause(report.pauseUntil);
 	}
 
@@ -354,6 +369,8 @@ export type AdmitRequest = {
 	 * its grant before when the connection record names a gate of the old naming (an upgrade).
 	 */
 	destinations: Record<string, { revisions: Record<string, number>; formerGate?: string }>;
+	/** The previous round's settle report, when the consumer goes straight on to this round (one call, not two). */
+	settle?: SettleReport;
 };
 
 export type HeldReason = Exclude<AccessResult, { ok: true }> | { ok: false; status: "moved"; to: string; reason: string };
@@ -365,7 +382,8 @@ export type AdmitResult = {
 	/** Destinations whose calls must wait (connection lost, not connected, token endpoint unavailable, moved). */
 	held: Record<string, HeldReason>;
 	/** Granted calls; each may be sent only while more than the request timeout is left before `leaseUntil`. */
-	granted: { key: string; grantId: number; fields: string[]; leaseUntil: number }[];
+	/** `startAt`: granted for this moment (gate time), its slot; the call is sent then, not before. */
+	granted: { key: string; grantId: number; fields: string[]; leaseUntil: number; startAt?: number }[];
 	/** Calls all of whose fields were already applied at a newer version, or mapped under an older revision: superseded. */
 	stale: string[];
 	/** Calls whose own version already reached Outreach (duplicates, retried batches): delivered. */

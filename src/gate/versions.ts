@@ -54,7 +54,55 @@ export class FieldVersions {
 				o INTEGER NOT NULL, u TEXT NOT NULL, touched_at INTEGER NOT NULL, PRIMARY KEY (prospect_id, field));
 			CREATE TABLE IF NOT EXISTS field_locks (prospect_id INTEGER NOT NULL, field TEXT NOT NULL, until INTEGER NOT NULL,
 				grant_id INTEGER NOT NULL, PRIMARY KEY (prospect_id, field));
+			CREATE TABLE IF NOT EXISTS slot_joins (reservation INTEGER NOT NULL, field TEXT NOT NULL,
+				r INTEGER NOT NULL, t INTEGER NOT NULL, o INTEGER NOT NULL, s INTEGER NOT NULL, u TEXT NOT NULL, until INTEGER NOT NULL,
+				PRIMARY KEY (reservation, field));
 		`);
+	}
+
+	// ─── calls waiting on one reserved slot ───
+	// A newer update of a prospect whose older call already waits for a reserved slot takes that slot too (it
+	// joins it) instead of booking one more: the two then come back together and make one call. The joiner's
+	// versions are kept with the slot, so that the older call, should it come back alone, is seen to be
+	// overtaken in every field and is superseded without a call, leaving the slot to the newer one.
+
+	/** Keeps `fields` (newer ones only) as waiting on `reservation` until `until`. */
+	join(reservation: number, fields: Record<string, FieldVersion>, until: number): void {
+		for (const [field, { v, u }] of Object.entries(fields)) {
+			const row = this.sql.exec<VersionRow>(`SELECT r, t, o, s, u FROM slot_joins WHERE reservation = ? AND field = ?`, reservation, field).toArray()[0];
+			if (row && compareVersions(v, rowVersion(row), u, row.u) <= 0) continue;
+			this.sql.exec(
+				`INSERT OR REPLACE INTO slot_joins (reservation, field, r, t, o, s, u, until) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+				reservation,
+				field,
+				v[0],
+				v[1],
+				v[2],
+				v[3],
+				u,
+				until,
+			);
+		}
+	}
+
+	/** Whether a call that joined `reservation` carries a newer version of every one of `fields`. */
+	overtaken(reservation: number, fields: Record<string, FieldVersion>): boolean {
+		const entries = Object.entries(fields);
+		if (entries.length === 0) return false;
+		return entries.every(([field, { v, u }]) => {
+			const row = this.sql.exec<VersionRow>(`SELECT r, t, o, s, u FROM slot_joins WHERE reservation = ? AND field = ?`, reservation, field).toArray()[0];
+			return row !== undefined && compareVersions(rowVersion(row), v, row.u, u) > 0;
+		});
+	}
+
+	/** Whether a call joined `reservation` (then the slot is kept for it, whatever becomes of the first call). */
+	joined(reservation: number): boolean {
+		return this.sql.exec(`SELECT 1 FROM slot_joins WHERE reservation = ? LIMIT 1`, reservation).toArray().length > 0;
+	}
+
+	/** The slot was used: its joiners came back with it, or will book their own. */
+	dropJoins(reservation: number): void {
+		this.sql.exec(`DELETE FROM slot_joins WHERE reservation = ?`, reservation);
 	}
 
 	/** Records revisions a consumer's view of a destination's mapping knows, keeping the highest ever seen. */
@@ -302,6 +350,7 @@ export class FieldVersions {
 		const n = this.sql.exec(`DELETE FROM versions WHERE touched_at < ?`, before).rowsWritten;
 		this.sql.exec(`DELETE FROM last_writes WHERE touched_at < ?`, before);
 		this.sql.exec(`DELETE FROM field_locks WHERE until < ?`, now);
+		this.sql.exec(`DELETE FROM slot_joins WHERE until < ?`, now);
 		return n;
 	}
 }

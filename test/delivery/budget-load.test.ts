@@ -65,4 +65,37 @@ describe("a burst larger than the budget (limit 100 per 5-second window)", () =>
 		// Coalescing: fewer calls than updates.
 		expect(patches.length).toBeLessThan(600);
 	});
+
+	it("a newer update of a prospect still waiting for its slot takes that slot: one PATCH lands both", async () => {
+		const d = await createConnectedDestination();
+		await putMapping(d.id, {
+			identityNamespace: "Oid",
+			attributes: [{ source: "person.name.firstName", target: "firstName" }],
+			segments: [{ segmentId: SEGMENT, mappingId: 4 }],
+		});
+		const profile = (prospect: number, firstName: string, status: string, at: string) => ({
+			person: { name: { firstName } },
+			segmentMembership: { ups: { [SEGMENT]: { status, lastQualificationTime: at } } },
+			identityMap: { Oid: [{ id: String(prospect) }] },
+		});
+		// 150 other prospects spend this window's 100 calls and book the start of the next.
+		for (let i = 0; i < 150; i += 10)
+			await ingestOk(
+				d.id,
+				d.ingestToken,
+				Array.from({ length: 10 }, (_, k) => profile(1 + i + k, `Filler${i + k}`, "realized", "2026-11-01T10:00:00Z")),
+			);
+		await ingestOk(d.id, d.ingestToken, profile(777, "Old", "realized", "2026-11-01T10:00:00Z"));
+		// The consumer has taken it and it waits for a slot when the newer one arrives.
+		await new Promise((r) => setTimeout(r, 1_500));
+		await ingestOk(d.id, d.ingestToken, profile(777, "New", "exited", "2026-11-02T10:00:00Z"));
+
+		const a = await settled(d.id, 120_000);
+		expect(a.totals).toMatchObject({ received: 152, failed: 0 });
+		expectCountsAddUp(a.totals);
+		expect(await prospectAttributes(777)).toMatchObject({ firstName: "New", custom4: "exited" });
+		const calls = (await outreachRequests()).filter((r) => r.method === "PATCH" && r.path === "/api/v2/prospects/777");
+		expect(calls, "PATCHes of prospect 777").toHaveLength(1);
+		expect((await outreachStats()).status429).toBe(0);
+	});
 });
