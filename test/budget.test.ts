@@ -128,6 +128,8 @@ describe("the budget (a sliding log of grants)", () => {
 								inFlight.push({ id: d.grantId, answeredAt });
 							} else waiting.push({ reservation: d.reservation, at: d.at });
 						}
+						// What the console shows as used: grants for moments still to come are not spent yet.
+						expect(budget.status(now).usedInWindow).toBeLessThanOrEqual(limit);
 					};
 					for (const e of events) {
 						now += e.gapMs;

@@ -28,7 +28,7 @@ export class Outbox {
 	async send(destinationId: string, now: number): Promise<number | null> {
 		const rows = this.sql
 			.exec<OutboxRow>(
-				`SELECT id, payload, gen, due_at, attempts FROM updates WHERE send_at <= ? AND hold IS NULL AND state = 'pending'
+				`SELECT id, payload, gen, due_at, attempts FROM updates INDEXED BY updates_outbox WHERE send_at <= ? AND hold IS NULL AND state = 'pending'
 				 AND payload IS NOT NULL ORDER BY send_at LIMIT ?`,
 				now,
 				SEND_PAGE,
@@ -56,7 +56,7 @@ export class Outbox {
 
 	nextDue(): number | null {
 		return this.sql
-			.exec<{ at: number | null }>(`SELECT MIN(send_at) AS at FROM updates WHERE send_at IS NOT NULL AND hold IS NULL AND state = 'pending'`)
+			.exec<{ at: number | null }>(`SELECT MIN(send_at) AS at FROM updates INDEXED BY updates_outbox WHERE send_at IS NOT NULL AND hold IS NULL AND state = 'pending'`)
 			.one().at;
 	}
 }

@@ -26,6 +26,7 @@ export class Requests {
 			CREATE TABLE IF NOT EXISTS requests (request_id TEXT PRIMARY KEY, body_hash TEXT NOT NULL, received_at INTEGER NOT NULL,
 				answered_at INTEGER, answer TEXT NOT NULL);
 			CREATE INDEX IF NOT EXISTS requests_hash ON requests (body_hash, received_at);
+			CREATE INDEX IF NOT EXISTS requests_received ON requests (received_at);
 		`);
 	}
 
