@@ -12,10 +12,7 @@
  *                    [--skip-peers] [--stack-log FILE] [--port 8797] [--outreach-port 8798]
  *   npm run bench -- --report FILE    (redraws the table from a saved run's output)
  */
-import { constants } from "node:fs";
-import { access, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { collectTruth, figuresOf, type Details, type Figures, type Observed } from "./bench/figures.ts";
 import { outreachControl } from "./bench/http.ts";
@@ -23,7 +20,7 @@ import { backfillLoad, lowerBound, streamLoad, type BenchLoad, type Scenario } f
 import { runOurs } from "./bench/ours.ts";
 import { runAepNative, runIsolateLimiter, type PeerContext } from "./bench/peers.ts";
 import { renderTable, resultIn, type BenchResult } from "./bench/table.ts";
-import { generateDevVars, projectRoot, startStack, type Stack } from "./stack.ts";
+import { generateDevVars, scratchStack } from "./stack.ts";
 
 const { values: flags } = parseArgs({
 	options: {
@@ -100,35 +97,7 @@ function generate(): BenchLoad {
 	return backfillLoad({ members: cfg.profiles, seed: cfg.seed, hourMs: windowMs, attributes: scenario === "backfill", allSegments: scenario === "backfill-bulk" });
 }
 
-/** RAM-backed when the machine has it, so a shared disk's fsync stalls do not show up as ingest latency. */
-async function tempParent(): Promise<string> {
-	try {
-		await access("/dev/shm", constants.W_OK);
-		return "/dev/shm";
-	} catch {
-		return tmpdir();
-	}
-}
-
-const stateDir = await mkdtemp(join(await tempParent(), "aep-outreach-bench-"));
-let stack: Stack | undefined;
-let cleaning: Promise<void> | undefined;
-/** Stops both processes and removes the temporary state, once, however the run ends. */
-function cleanup(): Promise<void> {
-	cleaning ??= (async () => {
-		await stack?.stop().catch(() => {});
-		if (stack && flags["stack-log"]) await writeFile(flags["stack-log"], stack.output()).catch(() => {});
-		await rm(stateDir, { recursive: true, force: true }).catch(() => {});
-		// The private env file startStack wrote holds this run's generated admin token.
-		await rm(join(projectRoot, ".wrangler", `stack-${cfg.workerPort}.env`), { force: true }).catch(() => {});
-	})();
-	return cleaning;
-}
-for (const signal of ["SIGINT", "SIGTERM"] as const)
-	process.once(signal, () => {
-		log(`${signal}: stopping the stack`);
-		void cleanup().then(() => process.exit(130));
-	});
+const scratch = await scratchStack({ name: "bench", workerPort: cfg.workerPort, stackLog: flags["stack-log"], log });
 
 /** What explains a strategy's wrong figures: the first few stale and unknown writes and wrong prospects. */
 function explain(name: string, d: Details): void {
@@ -154,11 +123,9 @@ try {
 
 	const outreachUrl = `http://127.0.0.1:${cfg.outreachPort}`;
 	const vars: Record<string, string> = { ...generateDevVars(outreachUrl), OUTREACH_RATE_LIMIT: String(limit), OUTREACH_RATE_WINDOW_SECONDS: String(windowSeconds), RETRY_BASE_SECONDS: "2" };
-	log(`starting the local Outreach (:${cfg.outreachPort}) and the Worker (wrangler dev :${cfg.workerPort}, state in ${stateDir})`);
-	stack = await startStack({
-		workerPort: cfg.workerPort,
+	log(`starting the local Outreach (:${cfg.outreachPort}) and the Worker (wrangler dev :${cfg.workerPort}, state in ${scratch.stateDir})`);
+	const stack = await scratch.start({
 		outreachPort: cfg.outreachPort,
-		persistTo: stateDir,
 		vars,
 		outreachArgs: ["--rate-limit", String(limit), "--window-seconds", String(windowSeconds), "--bulk-items-per-second", String(bulkItemsPerSecond)],
 	});
@@ -197,7 +164,7 @@ try {
 		await measure("aepNative", () => runAepNative(peer));
 		await measure("isolateLimiter", () => runIsolateLimiter(peer));
 	}
-	await cleanup();
+	await scratch.stop();
 
 	const result: BenchResult = {
 		scenario,
@@ -218,11 +185,11 @@ try {
 } catch (err) {
 	const message = err instanceof Error ? err.message : String(err);
 	log(`failed: ${message}`);
-	if (stack) log(`last output of the stack:\n${stack.output().slice(-3000)}`);
+	if (scratch.output()) log(`last output of the stack:\n${scratch.output().slice(-3000)}`);
 	console.log(JSON.stringify({ scenario, config, error: message }));
 	exitCode = 1;
 } finally {
-	await cleanup();
+	await scratch.stop();
 	log(`done in ${Math.round((Date.now() - started) / 1000)} s`);
 }
 process.exit(exitCode);

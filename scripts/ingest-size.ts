@@ -20,10 +20,6 @@
  * of another. The queue consumer delivers to the local Outreach meanwhile (Outreach's real limit, 10,000 calls
  * an hour, then the gate defers the rest), as it would in production, on the same thread under `wrangler dev`.
  */
-import { constants } from "node:fs";
-import { access, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { parseArgs } from "node:util";
 import type { AepProfile, BenchMapping } from "./bench/aep.ts";
 import { adminClient, outreachControl } from "./bench/http.ts";
@@ -31,7 +27,7 @@ import { BENCH_SEGMENTS, benchMapping } from "./bench/loads.ts";
 import { connect, REP } from "./bench/ours.ts";
 import { prng } from "./bench/profiles.ts";
 import { percentile, round } from "./bench/stats.ts";
-import { generateDevVars, projectRoot, startStack, type Stack } from "./stack.ts";
+import { generateDevVars, scratchStack } from "./stack.ts";
 
 const { values: flags } = parseArgs({
 	options: {
@@ -159,33 +155,7 @@ function bodyOf(maxBytes: number, next: () => AepProfile): { body: string; profi
 
 // ─── the stack ───
 
-async function tempParent(): Promise<string> {
-	try {
-		await access("/dev/shm", constants.W_OK);
-		return "/dev/shm";
-	} catch {
-		return tmpdir();
-	}
-}
-
-const stateDir = await mkdtemp(join(await tempParent(), "aep-outreach-ingest-size-"));
-let stack: Stack | undefined;
-let cleaning: Promise<void> | undefined;
-function cleanup(): Promise<void> {
-	cleaning ??= (async () => {
-		await stack?.stop().catch(() => {});
-		if (stack && flags["stack-log"]) await writeFile(flags["stack-log"], stack.output()).catch(() => {});
-		await rm(stateDir, { recursive: true, force: true }).catch(() => {});
-		// The private env file startStack wrote holds this run's generated admin token.
-		await rm(join(projectRoot, ".wrangler", `stack-${cfg.workerPort}.env`), { force: true }).catch(() => {});
-	})();
-	return cleaning;
-}
-for (const signal of ["SIGINT", "SIGTERM"] as const)
-	process.once(signal, () => {
-		log(`${signal}: stopping the stack`);
-		void cleanup().then(() => process.exit(130));
-	});
+const scratch = await scratchStack({ name: "ingest-size", workerPort: cfg.workerPort, stackLog: flags["stack-log"], log });
 
 // ─── the measurement ───
 
@@ -239,8 +209,9 @@ let exitCode = 0;
 try {
 	const outreachUrl = `http://127.0.0.1:${cfg.outreachPort}`;
 	const vars: Record<string, string> = { ...generateDevVars(outreachUrl), INGEST_MAX_BYTES: String(MEASURE_MAX_BYTES) };
-	log(`starting the local Outreach (:${cfg.outreachPort}) and the Worker (wrangler dev :${cfg.workerPort}, state in ${stateDir}), INGEST_MAX_BYTES ${MEASURE_MAX_BYTES}`);
-	stack = await startStack({ workerPort: cfg.workerPort, outreachPort: cfg.outreachPort, persistTo: stateDir, vars });
+	log(`starting the local Outreach (:${cfg.outreachPort}) and the Worker (wrangler dev :${cfg.workerPort}, state in ${scratch.stateDir}), INGEST_MAX_BYTES ${MEASURE_MAX_BYTES}`);
+	const stack = await scratch.start({
+		outreachPort: cfg.outreachPort, vars });
 	const admin = adminClient(stack.workerUrl, vars.ADMIN_TOKEN!);
 	const destination = await admin<Destination>("POST", "/api/destinations", { name: "Ingest size", description: "npm run ingest-size" }, 201);
 	await admin("PUT", `/api/destinations/${destination.id}/mapping`, MAPPING);
@@ -290,7 +261,7 @@ try {
 	}
 	const activity = await admin<{ totals: Record<string, number> }>("GET", `/api/destinations/${destination.id}/activity`);
 	log(`destination totals at the end (delivered counts lag: a queue batch settles when it ends): ${JSON.stringify(activity.totals)}`);
-	await cleanup();
+	await scratch.stop();
 
 	// The largest size measured whose p99 is under the target and with no error (every smaller one too).
 	let fits: Row | undefined;
@@ -308,11 +279,11 @@ try {
 } catch (err) {
 	const message = err instanceof Error ? err.message : String(err);
 	log(`failed: ${message}`);
-	if (stack) log(`last output of the stack:\n${stack.output().slice(-3000)}`);
+	if (scratch.output()) log(`last output of the stack:\n${scratch.output().slice(-3000)}`);
 	console.log(JSON.stringify({ config, error: message }));
 	exitCode = 1;
 } finally {
-	await cleanup();
+	await scratch.stop();
 	log(`done in ${Math.round((Date.now() - started) / 1000)} s`);
 }
 process.exit(exitCode);

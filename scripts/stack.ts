@@ -4,7 +4,9 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { constants, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { access, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -142,4 +144,46 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
 		throw new Error(`${(err as Error).message}\n--- output ---\n${log.slice(-5000)}`);
 	}
 	return { workerUrl, outreachUrl, output: () => log, stop };
+}
+
+/** RAM-backed when the machine has it, so a shared disk's fsync stalls do not show up as ingest latency. */
+async function tempParent(): Promise<string> {
+	try {
+		await access("/dev/shm", constants.W_OK);
+		return "/dev/shm";
+	} catch {
+		return tmpdir();
+	}
+}
+
+/**
+ * A measuring script's own stack, its state in a temporary folder (`aep-outreach-<name>-…`). `stop` stops it,
+ * saves its output to `stackLog` when asked, and removes the state and the private env file (it holds the
+ * run's generated admin token) — once, however the run ends, Ctrl-C included.
+ */
+export async function scratchStack(opts: { name: string; workerPort: number; stackLog?: string; log: (line: string) => void }) {
+	const stateDir = await mkdtemp(join(await tempParent(), `aep-outreach-${opts.name}-`));
+	let stack: Stack | undefined;
+	let stopping: Promise<void> | undefined;
+	const stop = (): Promise<void> => {
+		stopping ??= (async () => {
+			await stack?.stop().catch(() => {});
+			if (stack && opts.stackLog) await writeFile(opts.stackLog, stack.output()).catch(() => {});
+			await rm(stateDir, { recursive: true, force: true }).catch(() => {});
+			await rm(join(projectRoot, ".wrangler", `stack-${opts.workerPort}.env`), { force: true }).catch(() => {});
+		})();
+		return stopping;
+	};
+	for (const signal of ["SIGINT", "SIGTERM"] as const)
+		process.once(signal, () => {
+			opts.log(`${signal}: stopping the stack`);
+			void stop().then(() => process.exit(130));
+		});
+	return {
+		stateDir,
+		start: async (o: Omit<StackOptions, "workerPort" | "persistTo">): Promise<Stack> => (stack = await startStack({ ...o, workerPort: opts.workerPort, persistTo: stateDir })),
+		/** The stack's output so far ("" before it started), for a failure's report. */
+		output: (): string => stack?.output() ?? "",
+		stop,
+	};
 }
