@@ -189,9 +189,10 @@ export async function deliver(batch: MessageBatch<unknown>, env: Env): Promise<v
 					const formerGate = formerGateOf(connection);
 					work.request[destinationId] = { revisions: mapping?.revisions ?? {}, ...(formerGate ? { formerGate } : {}) };
 					work.connections.set(destinationId, connection);
-					const inBulk = bulkPath(destination, connection).path === "bulk" ? live.filter(bulkEligible) : [];
+					const bulk = bulkPath(destination, connection).path === "bulk";
+					const inBulk: Item[] = [];
+					for (const i of live) (bulk && bulkEligible(i) ? inBulk : work.items).push(i);
 					if (inBulk.length) work.bulk.set(destinationId, inBulk);
-					work.items.push(...live.filter((i) => !inBulk.includes(i)));
 				}
 			} catch (err) {
 				log("error", "destination_read_failed", { batchId, destinationId, error: err instanceof Error ? err.name : "Error" });

@@ -92,11 +92,15 @@ export class Budget {
 		return this.storage.kv.get("budget.server") as ServerView | undefined;
 	}
 
-	/** Grants inside the window that ends now, counting every call still in flight as inside it. */
-	private used(now: number): number {
+	/**
+	 * Grants inside the window that ends now, counting every call still in flight as inside it — and grants for
+	 * moments still to come, unless `spentOnly` (what the console shows as used).
+	 */
+	private used(now: number, spentOnly = false): number {
 		return this.sql
 			.exec<{ n: number }>(
-				`SELECT COUNT(*) AS n FROM budget_grants WHERE at > ? OR (settled = 0 AND at > ?)`,
+				`SELECT COUNT(*) AS n FROM budget_grants WHERE at <= ? AND (at > ? OR (settled = 0 AND at > ?))`,
+				spentOnly ? now : Number.MAX_SAFE_INTEGER,
 				now - this.opts.windowMs,
 				now - this.opts.leaseMs,
 			)
@@ -245,16 +249,15 @@ export class Budget {
 			}
 			return lo;
 		};
-		const upTo = (list: number[], t: number) => count(list, t);
-		const answeredIn = (end: number) => upTo(answered, end) - upTo(answered, end - windowMs);
+		const answeredIn = (end: number) => count(answered, end) - count(answered, end - windowMs);
 		return {
 			at(at: number): boolean {
-				const ends = [at, ...toCome.slice(upTo(toCome, at), count(toCome, at + windowMs, false))];
-				for (const end of ends) if (answeredIn(end) + inFlight + upTo(toCome, end) + 1 > limit) return false;
+				const ends = [at, ...toCome.slice(count(toCome, at), count(toCome, at + windowMs, false))];
+				for (const end of ends) if (answeredIn(end) + inFlight + count(toCome, end) + 1 > limit) return false;
 				return true;
 			},
 			add(at: number): void {
-				toCome.splice(upTo(toCome, at), 0, at);
+				toCome.splice(count(toCome, at), 0, at);
 			},
 		};
 	}
@@ -393,15 +396,7 @@ export class Budget {
 		return {
 			limit: this.opts.limit,
 			windowSeconds: this.opts.windowMs / 1000,
-			// Spent so far: grants for moments still to come count in the budget's decisions, not in what was used.
-			usedInWindow: this.sql
-				.exec<{ n: number }>(
-					`SELECT COUNT(*) AS n FROM budget_grants WHERE at <= ? AND (at > ? OR (settled = 0 AND at > ?))`,
-					now,
-					now - this.opts.windowMs,
-					now - this.opts.leaseMs,
-				)
-				.one().n,
+			usedInWindow: this.used(now, true),
 			pausedUntil: pausedUntil > now ? pausedUntil : null,
 			reserved: slots.n,
 			lastSlotAt: slots.last,
