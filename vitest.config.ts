@@ -55,7 +55,8 @@ export default defineConfig({
 				test: {
 					name: "workers",
 					include: ["test/**/*.test.ts"],
-					exclude: ["test/browser/**", "test/node/**"],
+					// Node-side checks are named *.node.test.ts and browser ones *.browser.test.ts, so each room keeps its tests in one folder.
+					exclude: ["test/**/*.node.test.ts", "test/**/*.browser.test.ts"],
 					globalSetup: ["./test/global-setup.ts"],
 					provide: suiteSize,
 					// One local Outreach serves every file and tests reset it: run files one at a time.
@@ -66,13 +67,13 @@ export default defineConfig({
 			},
 			{
 				// Checks that need Node and the build tools, e.g. what `wrangler deploy` would upload.
-				test: { name: "node", include: ["test/node/**/*.test.ts"], environment: "node", testTimeout: 120_000 },
+				test: { name: "node", include: ["test/**/*.node.test.ts"], environment: "node", testTimeout: 120_000 },
 			},
 			{
 				// Headless Chromium against the `npm start` stack, in Node (not inside workerd).
 				test: {
 					name: "browser",
-					include: ["test/browser/**/*.test.ts"],
+					include: ["test/**/*.browser.test.ts"],
 					environment: "node",
 					testTimeout: 180_000,
 					hookTimeout: 180_000,

@@ -1,13 +1,13 @@
 import { Hono } from "hono";
 import { api } from "./api/index";
-import { requireAdmin } from "./auth";
-import { adminBodyLimit } from "./body-limit";
+import { requireAdmin } from "./auth/admin-token";
+import { adminBodyLimit } from "./http/body-limit";
 import { consoleApp } from "./console/index";
-import { notFound, onError } from "./errors";
-import { ingestApp } from "./ingest";
-import { oauthApp } from "./oauth";
-import { securityHeaders } from "./security-headers";
-import { warnPublicBaseMissing } from "./public-base";
+import { notFound, onError } from "./platform/errors";
+import { ingestApp } from "./ingest/route";
+import { oauthApp } from "./oauth/callback";
+import { securityHeaders } from "./http/security-headers";
+import { warnPublicBaseMissing } from "./http/public-base";
 
 /** The one place the route modules are mounted. */
 export const app = new Hono<{ Bindings: Env }>();

@@ -1,10 +1,11 @@
 import { app } from "./app";
 import { evaluateAlerts } from "./alerts/evaluate";
-import { deliver, recordDeadLetters } from "./delivery";
+import { deliver } from "./delivery/consumer";
+import { recordDeadLetters } from "./delivery/dead-letter";
 
 export { Gate } from "./gate/gate";
 export { Ledger } from "./ledger/ledger";
-export { Sessions } from "./sessions";
+export { Sessions } from "./auth/sessions";
 
 const DEAD_LETTER_QUEUE = "prospect-updates-dlq";
 

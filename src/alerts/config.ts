@@ -1,7 +1,7 @@
 import { z } from "zod";
-import { keys } from "../destinations";
-import { isLocalDevelopment } from "../environment";
-import { classifyHost } from "../public-host";
+import { keys } from "../destinations/records";
+import { isLocalDevelopment } from "../platform/environment";
+import { classifyHost } from "../platform/public-host";
 
 /**
  * A destination's alert settings (KV `alerts:<id>`): the webhook and its three conditions, and the one way a
@@ -22,9 +22,9 @@ function typedHost(value: string): string {
 
 /**
  * Why the Worker will not post to `value`, or null. Webhooks are posted from inside Cloudflare on a user's
- * behalf, so only https URLs on public hosts are taken (src/public-host.ts judges the host); this machine
+ * behalf, so only https URLs on public hosts are taken (src/platform/public-host.ts judges the host); this machine
  * (127.0.0.1, localhost) over http or https only in local development, decided from configuration
- * (src/environment.ts), never from the request.
+ * (src/platform/environment.ts), never from the request.
  */
 export function webhookUrlProblem(value: string, localDevelopment: boolean): string | null {
 	if (!URL.canParse(value)) return "must be a URL, e.g. https://hooks.slack.com/services/…";

@@ -1,11 +1,11 @@
-import { config } from "../config";
+import { config } from "../platform/config";
 import { getAlertConfig, postWebhook, type AlertConfig } from "./config";
 import { slackEscape } from "./slack";
 import { apiClient, type Activity, type Destination } from "../api/client";
-import { randomToken } from "../crypto";
-import { keys } from "../destinations";
+import { randomToken } from "../platform/crypto";
+import { keys } from "../destinations/records";
 import { ledgerStub, type AlertConditionState } from "../ledger/ledger";
-import { log } from "../log";
+import { log } from "../platform/log";
 
 /**
  * Alerts: a webhook (Slack-compatible `{text}`) and three conditions, evaluated by the cron trigger

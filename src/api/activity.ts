@@ -1,15 +1,15 @@
 import { Hono } from "hono";
 import { z } from "zod";
-import { config } from "../config";
-import { destinationStore } from "../destinations";
-import { ApiError } from "../errors";
-import { bulkPath } from "../bulk-path";
+import { config } from "../platform/config";
+import { destinationStore } from "../destinations/records";
+import { ApiError } from "../platform/errors";
+import { bulkPath } from "../gate/path";
 import { backlogEta, type BudgetStatus } from "../gate/budget";
 import { gateName, gateStub } from "../gate/gate";
 import { ledgerStub, REPLAY_PAGE } from "../ledger/ledger";
-import { log } from "../log";
+import { log } from "../platform/log";
 import { loadDestination } from "./destinations";
-import { jsonBody } from "../validation";
+import { jsonBody } from "../http/validation";
 
 /** Pages (of REPLAY_PAGE) replayed per request; what is left stays listed for the next replay. */
 const MAX_REPLAY_PAGES = 40;

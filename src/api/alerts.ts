@@ -1,10 +1,10 @@
 import { Hono } from "hono";
 import { AlertConfig, getAlertConfig, noAlerts, postWebhook, putAlertConfig, webhookFailureMessage, webhookUrlProblem } from "../alerts/config";
 import { slackEscape } from "../alerts/slack";
-import { isLocalDevelopment } from "../environment";
-import { ApiError } from "../errors";
+import { isLocalDevelopment } from "../platform/environment";
+import { ApiError } from "../platform/errors";
 import { ledgerStub } from "../ledger/ledger";
-import { jsonBody } from "../validation";
+import { jsonBody } from "../http/validation";
 import { loadDestination } from "./destinations";
 
 /**

@@ -1,6 +1,6 @@
 import { hc, type ClientResponse } from "hono/client";
-import type { errorBody } from "../errors";
-import type { Problem } from "../validation";
+import type { errorBody } from "../platform/errors";
+import type { Problem } from "../http/validation";
 import { api, type AdminApi } from "./index";
 
 /**

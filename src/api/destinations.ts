@@ -1,15 +1,15 @@
 import { Hono } from "hono";
 import { createMiddleware } from "hono/factory";
 import { z } from "zod";
-import { publicBase } from "../config";
-import { randomToken, sha256Hex } from "../crypto";
-import { confirm, disconnect, viewOf } from "../connection";
-import { destinationStore, destinationView, type DestinationRecord } from "../destinations";
-import { ApiError } from "../errors";
+import { publicBase } from "../platform/config";
+import { randomToken, sha256Hex } from "../platform/crypto";
+import { confirm, disconnect, viewOf } from "../oauth/connection";
+import { destinationStore, destinationView, type DestinationRecord } from "../destinations/records";
+import { ApiError } from "../platform/errors";
 import { ledgerStub } from "../ledger/ledger";
-import { log } from "../log";
-import { beginConnect } from "../oauth";
-import { jsonBody } from "../validation";
+import { log } from "../platform/log";
+import { beginConnect } from "../oauth/begin";
+import { jsonBody } from "../http/validation";
 
 /**
  * Admin routes under /api/destinations (behind requireAdmin in app.ts): create, list, read, change, delete

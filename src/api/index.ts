@@ -1,5 +1,5 @@
 import { Hono } from "hono";
-import { notFound, onError } from "../errors";
+import { notFound, onError } from "../platform/errors";
 import { activityApi } from "./activity";
 import { alertsApi } from "./alerts";
 import { destinationsApi } from "./destinations";

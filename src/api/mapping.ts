@@ -1,16 +1,16 @@
 import { Hono } from "hono";
 import { z } from "zod";
-import { config } from "../config";
-import { connectionOf } from "../connection";
-import { destinationStore, type DestinationRecord } from "../destinations";
-import { ApiError } from "../errors";
+import { config } from "../platform/config";
+import { connectionOf } from "../oauth/connection";
+import { destinationStore, type DestinationRecord } from "../destinations/records";
+import { ApiError } from "../platform/errors";
 import { gateStub, type Gate } from "../gate/gate";
-import { log } from "../log";
+import { log } from "../platform/log";
 import { ledgerStub } from "../ledger/ledger";
-import { fieldSources, Mapping, mappingWarnings, SegmentStatus, sharedFieldWarnings, statusWord, type StoredMapping } from "../mapping";
+import { fieldSources, Mapping, mappingWarnings, SegmentStatus, sharedFieldWarnings, statusWord, type StoredMapping } from "../destinations/mapping";
 import { customField } from "../outreach/attributes";
 import { describeOutreachError, outreachRequest, type OutreachResponse } from "../outreach/api";
-import { jsonBody } from "../validation";
+import { jsonBody } from "../http/validation";
 import { loadDestination } from "./destinations";
 
 // ─── Outreach's field rules (GET /api/v2/types) ─────────────────────────────────────────────────────────

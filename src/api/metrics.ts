@@ -1,5 +1,5 @@
 import { Hono } from "hono";
-import { metrics } from "../metrics";
+import { metrics } from "../platform/metrics";
 
-/** GET /api/metrics — this isolate's work counters (see src/metrics.ts). */
+/** GET /api/metrics — this isolate's work counters (see src/platform/metrics.ts). */
 export const metricsApi = new Hono<{ Bindings: Env }>().get("/", (c) => c.json({ ...metrics }));

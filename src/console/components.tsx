@@ -1,5 +1,5 @@
 import type { Child, FC } from "hono/jsx";
-import { CSRF_FIELD } from "../session";
+import { CSRF_FIELD } from "../auth/session";
 import type { Destination, Problem } from "../api/client";
 
 /** The hidden CSRF field every console form carries. */

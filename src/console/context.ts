@@ -1,5 +1,5 @@
 import type { Context } from "hono";
-import type { Session } from "../session";
+import type { Session } from "../auth/session";
 import type { ApiClient } from "../api/client";
 
 /** What the console's guard puts on every signed-in request. */

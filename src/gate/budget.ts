@@ -29,7 +29,7 @@ export type BudgetOptions = {
 };
 
 /**
- * The step the consumer rounds deferral delays to, for a window of `windowSeconds` (see src/delivery.ts): the
+ * The step the consumer rounds deferral delays to, for a window of `windowSeconds` (see src/delivery/consumer.ts): the
  * calls whose slots fall in one step come back in one queue message and are granted by one admission. 30 s of
  * the real hour; never under 3 s, so that a compressed clock (tests, the benchmark) packs as many calls per
  * admission as the real one does.

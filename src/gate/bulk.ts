@@ -1,11 +1,11 @@
-import { config } from "../config";
+import { config } from "../platform/config";
 import type { BatchReport, HoldReason } from "../ledger/report";
-import { log } from "../log";
-import { count } from "../metrics";
+import { log } from "../platform/log";
+import { count } from "../platform/metrics";
 import { batchEnded, batchItems, bulkModify, cancelBatch, getBatch, type Batch, type BatchItem } from "../outreach/bulk";
 import { classifyBulk, fieldFailureReason } from "../outreach/outcome";
 import type { OutreachResponse } from "../outreach/api";
-import type { Update, Version } from "../updates";
+import type { Update, Version } from "../updates/update";
 import type { Budget } from "./budget";
 import type { TokenCustody } from "./tokens";
 import type { FieldVersions } from "./versions";

@@ -1,9 +1,9 @@
 import { DurableObject } from "cloudflare:workers";
-import { config } from "../config";
-import type { ConnectionRecord, OutreachUser } from "../destinations";
-import { log } from "../log";
+import { config } from "../platform/config";
+import type { ConnectionRecord, OutreachUser } from "../destinations/records";
+import { log } from "../platform/log";
 import type { TokenGrant } from "../outreach/oauth";
-import type { Update } from "../updates";
+import type { Update } from "../updates/update";
 import { Budget, slotWaitMs, type BudgetStatus } from "./budget";
 import { BulkDelivery, type BulkFallback } from "./bulk";
 import { Moves } from "./moves";

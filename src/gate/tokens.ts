@@ -1,14 +1,14 @@
 import { z } from "zod";
-import { config } from "../config";
-import { seal, unseal, UnsealError } from "../crypto";
-import { destinationStore, type ConnectionRecord, type OutreachUser } from "../destinations";
-import { log } from "../log";
+import { config } from "../platform/config";
+import { seal, unseal, UnsealError } from "../platform/crypto";
+import { destinationStore, type ConnectionRecord, type OutreachUser } from "../destinations/records";
+import { log } from "../platform/log";
 import { refreshGrant, type TokenGrant, type TokenResult } from "../outreach/oauth";
 
 /**
  * Token custody inside the gate: the only code that reads or writes OAuth tokens. Each destination's grant
  * is one row of the gate's SQLite table `grants` (the authority), its tokens sealed with AES-GCM
- * (src/crypto.ts), and the same sealed record is mirrored to KV `connection:<id>` for the console. Nothing
+ * (src/platform/crypto.ts), and the same sealed record is mirrored to KV `connection:<id>` for the console. Nothing
  * but this class ever opens a sealed grant.
  *
  * Refresh discipline: at most one token request per destination is in flight; every caller that arrives

@@ -1,4 +1,4 @@
-import { compareVersions, type Version } from "../updates";
+import { compareVersions, type Version } from "../updates/update";
 
 /**
  * Which value wins, in the gate's SQLite storage (design: "Which value wins"). Checked and advanced in the

@@ -1,4 +1,4 @@
-import type { SegmentRef } from "../updates";
+import type { SegmentRef } from "../updates/update";
 
 /**
  * The ledger's counters: per destination in total, per segment and per hour. Every profile received ends as

@@ -1,7 +1,7 @@
-import { crashPoint } from "../crashpoints";
-import { log } from "../log";
-import { enqueue, MAX_DELAY_SECONDS } from "../queue";
-import type { Update } from "../updates";
+import { crashPoint } from "../platform/crashpoints";
+import { log } from "../platform/log";
+import { enqueue, MAX_DELAY_SECONDS } from "../delivery/message";
+import type { Update } from "../updates/update";
 
 /**
  * The ledger as the outbox of the queue (design: "The ledger's receipt is the commit point"). An update is

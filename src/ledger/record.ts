@@ -1,6 +1,6 @@
-import { destinationStore, DestinationRecord, keys } from "../destinations";
-import { log } from "../log";
-import { nextRevisions, StoredMapping, type Mapping } from "../mapping";
+import { destinationStore, DestinationRecord, keys } from "../destinations/records";
+import { log } from "../platform/log";
+import { nextRevisions, StoredMapping, type Mapping } from "../destinations/mapping";
 
 /**
  * The destination's record and mapping, with their one writer: the destination's ledger (design: "One writer

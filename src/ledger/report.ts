@@ -1,4 +1,4 @@
-import type { Update } from "../updates";
+import type { Update } from "../updates/update";
 
 /**
  * What delivery tells a destination's ledger — by the queue consumer and by the gate's bulk delivery — kept

@@ -1,4 +1,4 @@
-import schema from "../outreach-prospect-schema.json" with { type: "json" };
+import schema from "./prospect-schema.json" with { type: "json" };
 
 /**
  * Outreach's prospect attribute list (from its own OpenAPI document) — the one source for which targets a

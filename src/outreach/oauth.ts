@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { config, ConfigError } from "../config";
+import { config, ConfigError } from "../platform/config";
 import { parseTime } from "./api";
 
 /**

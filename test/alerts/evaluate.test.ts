@@ -188,7 +188,7 @@ describe("alerts: configuration", () => {
 		expect(received[0]).toContain("test message");
 		hookStatus = 404;
 		const failed = await adminJson<{ error: { code: string; message: string } }>(`/api/destinations/${id}/alerts/test`, { method: "POST" }, 502);
-		// Only the status class: the exact status would let the webhook setting probe what answers (test/security/webhook-targets).
+		// Only the status class: the exact status would let the webhook setting probe what answers (test/alerts/webhook-targets.test.ts).
 		expect(failed.error.message).toContain("HTTP 4xx");
 	});
 });

@@ -1,6 +1,6 @@
 import { env, runInDurableObject } from "cloudflare:test";
 import { beforeEach, describe, expect, it } from "vitest";
-import { sha256Hex } from "../../src/crypto";
+import { sha256Hex } from "../../src/platform/crypto";
 import { gateStub } from "../../src/gate/gate";
 import { ledgerStub } from "../../src/ledger/ledger";
 import { admin, adminJson, connectDestination, createDestination, gateAccessToken, getDestination, repGate, resetOutreach } from "../helpers/control";

@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import { parseFieldRules, ruleProblem, verifyMapping, type FieldRule } from "../../src/api/mapping";
-import { Mapping } from "../../src/mapping";
+import { Mapping } from "../../src/destinations/mapping";
 import { admin, adminJson, createConnectedDestination, createDestination, outreachFaults, resetOutreach } from "../helpers/control";
 
 type Verdict = { ok: boolean; problems: { mappingId: number; field: string; word: string; message: string }[] };

@@ -1,6 +1,6 @@
 import { createExecutionContext, createMessageBatch, env, getQueueResult, runInDurableObject } from "cloudflare:test";
 import { beforeEach, describe, expect, it, vi } from "vitest";
-import { crashAt } from "../../src/crashpoints";
+import { crashAt } from "../../src/platform/crashpoints";
 import worker from "../../src/index";
 import { ledgerStub } from "../../src/ledger/ledger";
 import { adminJson, createConnectedDestination, resetOutreach } from "../helpers/control";

@@ -1,15 +1,15 @@
 import { env } from "cloudflare:test";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { BENCH_MAPPING } from "../../scripts/bench/profiles";
-import { crashAt, disarmAll, type CrashPointName } from "../../src/crashpoints";
-import { metrics } from "../../src/metrics";
+import { crashAt, disarmAll, type CrashPointName } from "../../src/platform/crashpoints";
+import { metrics } from "../../src/platform/metrics";
 import { auditHooks } from "../helpers/audit";
 import { adminJson, createConnectedDestination, resetOutreach, type CreatedDestination } from "../helpers/control";
 import { activity, expectCountsAddUp, failures, ingest, ingestOk, outreachRequests, prospectAttributes, putMapping, settled } from "../helpers/data";
 
 /**
  * Nothing lost, nothing stuck, nothing doubled (design: "Holding and handing off"). At each hand-off between
- * ingest, the queue, the consumer and the ledger, the Worker is made to fail once (src/crashpoints.ts), on a
+ * ingest, the queue, the consumer and the ledger, the Worker is made to fail once (src/platform/crashpoints.ts), on a
  * load larger than the budget (100 calls per 5 s), so deferrals and re-sends are part of every run. Each ends
  * with every update delivered — the write audit shows no older value ever applied, and at most the one allowed
  * identical repeat of a PATCH — counts that add up, nothing pending, and nothing listed failed.

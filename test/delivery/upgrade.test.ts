@@ -1,7 +1,7 @@
 import { env, runInDurableObject } from "cloudflare:test";
 import { beforeEach, describe, expect, it, vi } from "vitest";
-import { crashAt } from "../../src/crashpoints";
-import { destinationStore } from "../../src/destinations";
+import { crashAt } from "../../src/platform/crashpoints";
+import { destinationStore } from "../../src/destinations/records";
 import { gateStub } from "../../src/gate/gate";
 import { ledgerStub } from "../../src/ledger/ledger";
 import { auditHooks } from "../helpers/audit";

@@ -1,11 +1,11 @@
 import { createExecutionContext, createMessageBatch, env, getQueueResult, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { BENCH_MAPPING } from "../../scripts/bench/profiles";
-import type { UpdateMessageInput as UpdateMessage } from "../../src/queue";
+import type { UpdateMessageInput as UpdateMessage } from "../../src/delivery/message";
 import worker from "../../src/index";
 import { ledgerStub } from "../../src/ledger/ledger";
-import { Mapping } from "../../src/mapping";
-import { fieldsFrom, SourceData, type Update } from "../../src/updates";
+import { Mapping } from "../../src/destinations/mapping";
+import { fieldsFrom, SourceData, type Update } from "../../src/updates/update";
 import { adminJson } from "../helpers/control";
 import { activity } from "../helpers/data";
 import {

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
-import { Mapping } from "../../src/mapping";
+import { Mapping } from "../../src/destinations/mapping";
 import { mappableAttributes } from "../../src/outreach/attributes";
 import { admin, createDestination, type CreatedDestination } from "../helpers/control";
 import { fuzzRuns } from "../suite-size";

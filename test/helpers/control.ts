@@ -1,6 +1,6 @@
 import { env, SELF } from "cloudflare:test";
 import { expect } from "vitest";
-import type { DestinationView } from "../../src/destinations";
+import type { DestinationView } from "../../src/destinations/records";
 import { gateStub } from "../../src/gate/gate";
 import type { AccessResult } from "../../src/gate/tokens";
 import { resetAudit } from "./audit";

@@ -2,7 +2,7 @@ import { env, SELF } from "cloudflare:test";
 import { beforeEach, describe, expect, it } from "vitest";
 import { app } from "../../src/app";
 import { gateStub } from "../../src/gate/gate";
-import { beginConnect } from "../../src/oauth";
+import { beginConnect } from "../../src/oauth/begin";
 import { callback, createDestination, getDestination, outreachStats, repGate, resetOutreach, signIn, startConnect } from "../helpers/control";
 
 /** Every way the callback must refuse — and, each time, store nothing. */

@@ -235,7 +235,7 @@ pre.code { background: #1d2333; color: #e5e9f2; border-radius: 8px; padding: 14p
 .signin h1 { font-size: 1.3rem; margin-bottom: 4px; }
 .signin .btn { width: 100%; padding: 10px 16px; }
 
-/* The OAuth callback's refusal page (src/oauth.ts): this stylesheet, since its CSP allows no inline style */
+/* The OAuth callback's refusal page (src/oauth/callback.ts): this stylesheet, since its CSP allows no inline style */
 .callback-page { max-width: 40rem; margin: 3rem auto; padding: 0 1rem; }
 
 .danger-zone { border-color: #f1cdc8; }

@@ -1,7 +1,7 @@
 import type { Hono } from "hono";
 import type { Child } from "hono/jsx";
-import { ApiError } from "../../errors";
-import { beginConnect } from "../../oauth";
+import { ApiError } from "../../platform/errors";
+import { beginConnect } from "../../oauth/begin";
 import { plural, relative } from "../format";
 import type { Destination, Problem } from "../../api/client";
 import { Callout, CopyField, Csrf, FieldErrors } from "../components";

@@ -1,5 +1,5 @@
 import type { Hono } from "hono";
-import { statusWord } from "../../mapping";
+import { statusWord } from "../../destinations/mapping";
 import { customField, customFieldNumber, isArrayAttribute, mappableAttributes } from "../../outreach/attributes";
 import type { Destination, MappingAnswer, Problem, VerifyAnswer } from "../../api/client";
 import { Callout, Csrf, FieldErrors, problemsAt } from "../components";

@@ -1,8 +1,8 @@
 import type { Context, Hono } from "hono";
-import { adminTokenProblem, isAdminToken } from "../../auth";
-import { log } from "../../log";
-import { clientKey, noteWrongAdminToken, throttledMessage } from "../../throttle";
-import { endSession, readSessionId, startSession } from "../../session";
+import { adminTokenProblem, isAdminToken } from "../../auth/admin-token";
+import { log } from "../../platform/log";
+import { clientKey, noteWrongAdminToken, throttledMessage } from "../../auth/throttle";
+import { endSession, readSessionId, startSession } from "../../auth/session";
 import { Callout } from "../components";
 import type { ConsoleEnv } from "../context";
 import { safeNext, SignInForm } from "../forms";
@@ -68,7 +68,7 @@ export function registerSignIn(app: Hono<ConsoleEnv>): void {
 		const problem = adminTokenProblem(c.env);
 		if (problem) return signInPage(c, 500, { next, error: problem });
 		if (!form.token || !(await isAdminToken(c.env, form.token))) {
-			// Shares the admin API's count of wrong tokens per address (src/throttle.ts); the right token is never throttled.
+			// Shares the admin API's count of wrong tokens per address (src/auth/throttle.ts); the right token is never throttled.
 			const retryAfter = form.token ? noteWrongAdminToken(clientKey(c.req.raw.headers)) : 0;
 			log("warn", "console_signin_refused", { throttled: retryAfter > 0 });
 			if (retryAfter > 0) {

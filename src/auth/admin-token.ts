@@ -1,0 +1,41 @@
+import { createMiddleware } from "hono/factory";
+import { timingSafeEqualString } from "../platform/crypto";
+import { ApiError } from "../platform/errors";
+import { bearerToken } from "../http/bearer";
+import { log } from "../platform/log";
+import { clientKey, noteWrongAdminToken, throttledMessage } from "./throttle";
+
+const MIN_ADMIN_TOKEN = 32;
+
+/** Why admin access is impossible with this configuration, or null. Never fails open. */
+export function adminTokenProblem(env: Env): string | null {
+	const token = env.ADMIN_TOKEN;
+	if (typeof token !== "string" || token.length === 0)
+		return "ADMIN_TOKEN is not set. Set it with `wrangler secret put ADMIN_TOKEN` (locally in .dev.vars), at least 32 characters.";
+	if (token.length < MIN_ADMIN_TOKEN)
+		return `ADMIN_TOKEN is too short (${token.length} characters); use at least ${MIN_ADMIN_TOKEN}, e.g. \`openssl rand -base64 32\`.`;
+	return null;
+}
+
+/** True when `presented` is the admin token (constant-time). */
+export async function isAdminToken(env: Env, presented: string): Promise<boolean> {
+	return adminTokenProblem(env) === null && (await timingSafeEqualString(presented, env.ADMIN_TOKEN));
+}
+
+/** Admin API guard: `Authorization: Bearer <ADMIN_TOKEN>`. */
+export const requireAdmin = createMiddleware<{ Bindings: Env }>(async (c, next) => {
+	const problem = adminTokenProblem(c.env);
+	if (problem) throw new ApiError("misconfigured", problem);
+	const presented = bearerToken(c.req.header("Authorization"));
+	if (!presented || !(await isAdminToken(c.env, presented))) {
+		// Only a presented, wrong token is a guess; the right one was checked first and is never throttled.
+		const retryAfter = presented ? noteWrongAdminToken(clientKey(c.req.raw.headers)) : 0;
+		if (retryAfter > 0) {
+			log("warn", "admin_token_throttled", { retryAfterSeconds: retryAfter });
+			c.header("Retry-After", String(retryAfter));
+			throw new ApiError("too_many_requests", throttledMessage(retryAfter));
+		}
+		throw new ApiError("unauthorized", "Missing or wrong admin token. Send `Authorization: Bearer <ADMIN_TOKEN>`.");
+	}
+	await next();
+});

@@ -1,0 +1,45 @@
+import { SELF } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { adminJson, createDestination } from "../helpers/control";
+
+/**
+ * The in-memory cache of KV records (src/destinations/records.ts) holds at most 1,000 entries per isolate, so
+ * unauthenticated requests naming fresh destination ids cannot grow a Worker's memory without bound: the
+ * least recently used entries give way. Observed through GET /api/metrics (`kvReads` counts cache misses).
+ */
+
+const CAPACITY = 1_000;
+
+const kvReads = async () => (await adminJson<{ kvReads: number }>("/api/metrics")).kvReads;
+
+/** Unauthenticated ingest requests, each naming a destination id nobody has used. */
+async function freshIds(n: number): Promise<void> {
+	const ids = Array.from({ length: n }, () => crypto.randomUUID());
+	for (let at = 0; at < ids.length; at += 100)
+		await Promise.all(
+			ids.slice(at, at + 100).map(async (id) => {
+				const res = await SELF.fetch(`http://localhost/ingest/${id}`, { method: "POST", headers: { Authorization: "Bearer nope" }, body: "{}" });
+				expect(res.status).toBe(401);
+				await res.body?.cancel();
+			}),
+		);
+}
+
+describe("the KV record cache", () => {
+	it(`keeps at most ${CAPACITY} entries: fresh ids push out the least recently used`, { timeout: 60_000 }, async () => {
+		const { id } = await createDestination({ name: "Cached" });
+		await adminJson(`/api/destinations/${id}`); // the destination and its (absent) connection are now cached
+		const before = await kvReads();
+		await adminJson(`/api/destinations/${id}`);
+		expect(await kvReads(), "a second read within the cache's 5 seconds is a hit").toBe(before);
+
+		const started = Date.now();
+		await freshIds(CAPACITY + 10);
+		// The test means something only while the cached entries are still fresh (5 s): else they expire anyway.
+		expect(Date.now() - started, "the fresh ids were sent within the cache's lifetime").toBeLessThan(4_000);
+		const afterFresh = await kvReads();
+		expect(afterFresh - before, "every fresh id was a miss").toBeGreaterThanOrEqual(CAPACITY + 10);
+		await adminJson(`/api/destinations/${id}`);
+		expect(await kvReads(), "the destination was pushed out, so it is read from KV again").toBeGreaterThan(afterFresh);
+	});
+});
