@@ -1,15 +1,10 @@
-import type { TestProject } from "vitest/node";
-import { startLocalOutreach } from "../local-outreach/server.ts";
-
-/** Starts one local Outreach on a free port for the Worker tests; its URL becomes OUTREACH_API_BASE. */
-export default async function setup(project: TestProject) {
-	const outreach = await startLocalOutreach({ port: 0 });
-	project.provide("outreachBase", outreach.url);
-	return () => outreach.close();
-}
-
-declare module "vitest" {
-	export interface ProvidedContext {
-		outreachBase: string;
-	}
+/**
+ * The Worker tests' global teardown: every test runtime started a local Outreach of its own (vitest.config.ts,
+ * `ownLocalOutreach`); they are closed here when the run ends, so no server or applier timer outlives it.
+ */
+export default function setup() {
+	return async () => {
+		const servers = (globalThis as { [key: symbol]: { close(): Promise<void> }[] | undefined })[Symbol.for("aep-outreach.local-outreaches")] ?? [];
+		await Promise.all(servers.splice(0).map((s) => s.close()));
+	};
 }

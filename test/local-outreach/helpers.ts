@@ -1,9 +1,10 @@
-import { expect, inject } from "vitest";
+import { env } from "cloudflare:test";
+import { expect } from "vitest";
 
-// The local Outreach under test runs in Node (started by test/global-setup.ts); these tests run in workerd and
+// The local Outreach under test runs in Node (each test runtime has its own: vitest.config.ts); these tests run in workerd and
 // reach it over HTTP, exactly as the Worker does.
 
-export const base = inject("outreachBase");
+export const base = env.OUTREACH_API_BASE;
 export const CLIENT_ID = "local-client";
 export const CLIENT_SECRET = "local-secret";
 export const REDIRECT_URI = "http://localhost:8787/oauth/callback";
