@@ -7,6 +7,7 @@ type Stats = {
 	usage: { userId: number; windowStart: number; count: number }[];
 	tokenGrants: { authorization_code: number; refresh_token: number };
 	bulk: { requests: number; items: number; unfilteredRequests: number; quota429: number };
+	imports: { requests: number; records: number; created: number; quota429: number };
 };
 type LoggedRequest = { at: number; userId: number | null; method: string; path: string; status: number };
 
@@ -37,6 +38,7 @@ describe("local Outreach: control routes", () => {
 			usage: [{ userId: 1, windowStart: expect.any(Number), count: 4 }],
 			tokenGrants: { authorization_code: 1, refresh_token: 1 },
 			bulk: { requests: 0, items: 0, unfilteredRequests: 0, quota429: 0 },
+			imports: { requests: 0, records: 0, created: 0, quota429: 0 },
 		});
 	});
 
@@ -108,6 +110,7 @@ describe("local Outreach: control routes", () => {
 			usage: [],
 			tokenGrants: { authorization_code: 0, refresh_token: 0 },
 			bulk: { requests: 0, items: 0, unfilteredRequests: 0, quota429: 0 },
+			imports: { requests: 0, records: 0, created: 0, quota429: 0 },
 		});
 		expect(await peek("/__fake/prospects/5")).toEqual({ data: { type: "prospect", id: 5, attributes: {} } });
 		expect((await api(access_token, "GET", "/users/me")).status).toBe(401);

@@ -20,7 +20,7 @@ export type TokenSet = {
 	created_at: number;
 };
 export type ApiError = { id: string; title: string; detail: string; source?: { pointer: string } };
-export type Write = { at: number; prospectId: number; field: string; value: unknown; via: "patch" | "bulk"; batchId?: number };
+export type Write = { at: number; prospectId: number; field: string; value: unknown; via: "patch" | "bulk" | "import"; batchId?: number; importId?: number };
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
