@@ -188,20 +188,89 @@ export async function getBatch(token: string, id: number): Promise<BatchResource
 	return ((await res.json()) as { data: BatchResource }).data;
 }
 
+/** Reads every `everyMs` until `done` says so (at most `timeoutMs`); answers the last reading. */
+async function pollUntil<T>(what: string, read: () => Promise<T>, done: (value: T) => boolean, { timeoutMs = 10_000, everyMs = 25 } = {}): Promise<T> {
+	const deadline = Date.now() + timeoutMs;
+	for (;;) {
+		const value = await read();
+		if (done(value)) return value;
+		if (Date.now() > deadline) throw new Error(`${what} did not get there in ${timeoutMs} ms: ${JSON.stringify(value)}`);
+		await sleep(everyMs);
+	}
+}
+
 /** Polls the batch every `everyMs` until `done` says so (at most `timeoutMs`); answers its last reading. */
-export async function waitForBatch(
+export function waitForBatch(
 	token: string,
 	id: number,
 	done: (batch: BatchResource) => boolean = (b) => b.attributes.state === "finished",
-	{ timeoutMs = 10_000, everyMs = 25 } = {},
+	options: { timeoutMs?: number; everyMs?: number } = {},
 ): Promise<BatchResource> {
-	const deadline = Date.now() + timeoutMs;
-	for (;;) {
-		const batch = await getBatch(token, id);
-		if (done(batch)) return batch;
-		if (Date.now() > deadline) throw new Error(`batch ${id} did not get there in ${timeoutMs} ms: ${JSON.stringify(batch.attributes)}`);
-		await sleep(everyMs);
-	}
+	return pollUntil(`batch ${id}`, () => getBatch(token, id), done, options);
+}
+
+// Imports.
+
+/** What a destination with `bulkApi: true` asks for at connect once it sends attributes by import. */
+export const IMPORT_SCOPES = `${ALL_SCOPES} imports.read imports.write`;
+
+export type FailedRecord = { index: number; id: unknown; reason: string };
+export type ImportResource = {
+	type: "import";
+	id: number;
+	attributes: {
+		dupeMethod: string;
+		fileName: string | null;
+		state: string;
+		total: number;
+		failures: number;
+		dupes: number;
+		errorReason: string | null;
+		failedRecords?: FailedRecord[];
+		createdAt: string;
+		stateChangedAt: string;
+		updatedAt: string;
+	};
+	relationships: { creator: { data: { type: "user"; id: number } } };
+	links: { self: string };
+};
+
+/** A prospect record as bulkUpsert takes it. */
+export const record = (id: unknown, attributes: Record<string, unknown>) => ({ type: "prospect", id, attributes });
+
+/** POST /imports/actions/bulkUpsert with `records` (dupeMethod overwriteNoCreate unless `attributes` says otherwise). */
+export function bulkUpsert(
+	token: string | null,
+	records: unknown[],
+	init: { attributes?: Record<string, unknown>; contentType?: string } = {},
+): Promise<Response> {
+	const body = { data: { type: "import", attributes: { dupeMethod: "overwriteNoCreate", records, ...init.attributes } } };
+	return api(token, "POST", "/imports/actions/bulkUpsert", { body: JSON.stringify(body), contentType: init.contentType ?? JSON_API });
+}
+
+/** Sends a bulkUpsert that must be accepted; answers the new import. */
+export async function createImport(token: string, records: unknown[], attributes: Record<string, unknown> = {}): Promise<ImportResource> {
+	const res = await bulkUpsert(token, records, { attributes });
+	expect(res.status, await res.clone().text()).toBe(200);
+	expect(res.headers.get("Content-Type")).toBe(JSON_API);
+	return ((await res.json()) as { data: ImportResource }).data;
+}
+
+/** GET /imports/:id (a counted API call); answers the import. */
+export async function getImport(token: string, id: number): Promise<ImportResource> {
+	const res = await api(token, "GET", `/imports/${id}`);
+	expect(res.status, await res.clone().text()).toBe(200);
+	return ((await res.json()) as { data: ImportResource }).data;
+}
+
+/** Polls the import every `everyMs` until `done` says so (at most `timeoutMs`); answers its last reading. */
+export function waitForImport(
+	token: string,
+	id: number,
+	done: (imp: ImportResource) => boolean = (i) => i.attributes.state === "finished",
+	options: { timeoutMs?: number; everyMs?: number } = {},
+): Promise<ImportResource> {
+	return pollUntil(`import ${id}`, () => getImport(token, id), done, options);
 }
 
 /** GET /__fake/writes, all or since `since`. */
