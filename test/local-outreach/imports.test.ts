@@ -6,6 +6,7 @@ import {
 	createImport,
 	errorsOf,
 	expectError,
+	fakeStats,
 	getImport,
 	IMPORT_SCOPES,
 	JSON_API,
@@ -13,8 +14,10 @@ import {
 	peek,
 	record,
 	reset,
+	resetWhileApplying,
 	signIn,
 	sleep,
+	statesUntilFinished,
 	waitForImport,
 	writesLog,
 	type ImportResource,
@@ -22,13 +25,6 @@ import {
 
 // Outreach's imports (POST /imports/actions/bulkUpsert, GET /imports/:id) in the local Outreach.
 
-type Stats = {
-	requests: Record<string, Record<string, number>>;
-	usage: { userId: number; windowStart: number; count: number }[];
-	imports: { requests: number; records: number; created: number; quota429: number };
-};
-
-const stats = () => peek<Stats>("/__fake/stats");
 
 let token: string;
 
@@ -74,18 +70,13 @@ describe("local Outreach: imports", () => {
 		expect(await peek("/__fake/prospects/2")).toMatchObject({ data: { attributes: { lastName: "Lee" } } });
 		expect(await peek("/__fake/prospects/3")).toMatchObject({ data: { attributes: { title: "CTO" } } });
 		expect(await peek("/__fake/prospects/4")).toEqual({ data: { type: "prospect", id: 4, attributes: {} } });
-		expect((await stats()).imports).toEqual({ requests: 1, records: 3, created: 0, quota429: 0 });
+		expect((await fakeStats()).imports).toEqual({ requests: 1, records: 3, created: 0, quota429: 0 });
 	});
 
 	it("moves an import pending → processing → finished", async () => {
 		token = await importToken({ imports: { recordsPerSecond: 10 } });
 		const imp = await createImport(token, [1, 2, 3, 4].map((id) => record(id, { custom4: "Active" })));
-		const seen = [imp.attributes.state];
-		await waitForImport(token, imp.id, (i) => {
-			if (seen.at(-1) !== i.attributes.state) seen.push(i.attributes.state);
-			return i.attributes.state === "finished";
-		});
-		expect(seen).toEqual(["pending", "processing", "finished"]);
+		expect(await statesUntilFinished(imp, (done) => waitForImport(token, imp.id, done))).toEqual(["pending", "processing", "finished"]);
 	});
 
 	it("logs each applied value in GET /__fake/writes with via import and the importId, record by record in order", async () => {
@@ -119,7 +110,7 @@ describe("local Outreach: imports", () => {
 		expect(done.attributes.errorReason).not.toMatch(/1000[12]/);
 		for (const id of [10_001, 10_002]) expect((await fetch(`${base}/__fake/prospects/${id}`)).status).toBe(404);
 		expect(await peek("/__fake/prospects/2")).toMatchObject({ data: { attributes: { firstName: "B" } } });
-		expect((await stats()).imports).toEqual({ requests: 1, records: 2, created: 0, quota429: 0 });
+		expect((await fakeStats()).imports).toEqual({ requests: 1, records: 2, created: 0, quota429: 0 });
 		expect((await writesLog()).map((w) => w.prospectId)).toEqual([1, 2]);
 	});
 
@@ -128,7 +119,7 @@ describe("local Outreach: imports", () => {
 		const done = await waitForImport(token, imp.id);
 		expect(done.attributes).toMatchObject({ dupeMethod: "overwrite", failures: 0, dupes: 1 });
 		expect(await peek("/__fake/prospects/20000")).toMatchObject({ data: { attributes: { firstName: "New" } } });
-		expect((await stats()).imports).toEqual({ requests: 1, records: 2, created: 1, quota429: 0 });
+		expect((await fakeStats()).imports).toEqual({ requests: 1, records: 2, created: 1, quota429: 0 });
 	});
 
 	it("judges each record exactly as a PATCH of that prospect: a bad record fails alone, with PATCH's reason", async () => {
@@ -199,7 +190,7 @@ describe("local Outreach: imports", () => {
 		await expectError(await api(token, "POST", "/imports/actions/bulkUpsert", { body: "{", contentType: JSON_API }), 422, "validationError");
 		await sleep(50);
 		expect(await writesLog()).toEqual([]);
-		expect((await stats()).imports).toEqual({ requests: 0, records: 0, created: 0, quota429: 0 });
+		expect((await fakeStats()).imports).toEqual({ requests: 0, records: 0, created: 0, quota429: 0 });
 		await expectError(await api(token, "GET", "/imports/1"), 404, "resourceNotFound");
 	});
 
@@ -210,7 +201,7 @@ describe("local Outreach: imports", () => {
 		}
 		const none = await fetch(`${base}/api/v2/imports/actions/bulkUpsert`, { method: "POST", headers: { Authorization: `Bearer ${token}` }, body: "{}" });
 		await expectError(none, 415, "unsupportedMediaType");
-		expect((await stats()).imports.requests).toBe(0);
+		expect((await fakeStats()).imports.requests).toBe(0);
 	});
 
 	it("bulkUpsert needs imports.write and prospects.write: 403 unauthorizedOauthScope otherwise", async () => {
@@ -223,7 +214,7 @@ describe("local Outreach: imports", () => {
 		const noProspects = (await signIn({ scope: "prospects.read imports.read imports.write" })).access_token;
 		const [missing] = await expectError(await bulkUpsert(noProspects, records), 403, "unauthorizedOauthScope");
 		expect(missing!.detail).toContain("prospects.write");
-		expect((await stats()).imports.requests).toBe(0);
+		expect((await fakeStats()).imports.requests).toBe(0);
 		const all = (await signIn({ scope: "prospects.all imports.all" })).access_token;
 		expect((await bulkUpsert(all, records)).status).toBe(200);
 	});
@@ -255,30 +246,25 @@ describe("local Outreach: imports", () => {
 		await getImport(token, imp.id);
 		const poll = await api(token, "GET", `/imports/${imp.id}`);
 		expect(poll.headers.get("X-RateLimit-Remaining")).toBe("1");
-		expect((await stats()).usage).toEqual([{ userId: 1, windowStart: expect.any(Number), count: 3 }]);
+		expect((await fakeStats()).usage).toEqual([{ userId: 1, windowStart: expect.any(Number), count: 3 }]);
 		// A refused upsert (422) is a call too.
 		await expectError(await bulkUpsert(token, []), 422, "validationError");
 		await expectError(await api(token, "GET", `/imports/${imp.id}`), 429, "rateLimitExceeded");
 		const [limited] = await expectError(await bulkUpsert(token, [record(2, { firstName: "B" })]), 429, "rateLimitExceeded");
 		expect(limited!.detail).toMatch(/^You have exceeded your permitted rate limit of 4; please try again at /);
-		expect((await stats()).usage[0]!.count).toBe(4);
-		expect((await stats()).requests).toMatchObject({
+		expect((await fakeStats()).usage[0]!.count).toBe(4);
+		expect((await fakeStats()).requests).toMatchObject({
 			"POST /api/v2/imports/actions/bulkUpsert": { "200": 1, "422": 1, "429": 1 },
 			"GET /api/v2/imports/:id": { "200": 2, "429": 1 },
 		});
-		expect((await stats()).imports.requests).toBe(1);
+		expect((await fakeStats()).imports.requests).toBe(1);
 	});
 
 	it("reset forgets running imports and stops applying them", async () => {
 		token = await importToken({ imports: { recordsPerSecond: 20 } });
 		await createImport(token, Array.from({ length: 40 }, (_, i) => record(i + 1, { custom4: "Active" })));
-		await sleep(150);
-		await reset();
-		const after = Date.now();
-		await sleep(300);
-		expect(await writesLog(after)).toEqual([]);
-		expect(await writesLog()).toEqual([]);
-		expect((await stats()).imports).toEqual({ requests: 0, records: 0, created: 0, quota429: 0 });
+		await resetWhileApplying();
+		expect((await fakeStats()).imports).toEqual({ requests: 0, records: 0, created: 0, quota429: 0 });
 		token = (await signIn({ scope: IMPORT_SCOPES })).access_token;
 		await expectError(await api(token, "GET", "/imports/1"), 404, "resourceNotFound");
 	});
