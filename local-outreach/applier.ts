@@ -69,10 +69,6 @@ export class Applier<J> {
 		this.#timer = null;
 	}
 
-	get running(): boolean {
-		return this.#timer !== null;
-	}
-
 	/** Applies as many units as the org's rate allows since the last tick. */
 	#advance(now: number): void {
 		if (!this.#timer) return;
