@@ -120,3 +120,14 @@ export class DailyQuota {
 		};
 	}
 }
+
+/** Where a request that pays out of a daily quota is counted: a bulk API's or the imports' state. */
+export type QuotaPayer = { quota: DailyQuota; stats: { requests: number; quota429: number } };
+
+/** Counts a well-formed request and charges its units against the org's daily quota, or answers the quota's 429 error. */
+export function chargeRequest(payer: QuotaPayer, units: number, limit: number, now: number): ApiError | null {
+	payer.stats.requests += 1;
+	const exceeded = payer.quota.charge(units, limit, now);
+	if (exceeded) payer.stats.quota429 += 1;
+	return exceeded;
+}

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { Applier } from "./applier.ts";
+import { Applier, chargeRequest } from "./applier.ts";
 import { judgeDocument, validationError, type ApiError } from "./errors.ts";
 import type { DupeMethod, Import } from "./imports.ts";
 import { judgePatch } from "./prospects.ts";
@@ -61,12 +61,8 @@ export function judgeBulkUpsert(text: string, maxRecords: number): UpsertVerdict
 /** Creates the import a judged request asks for, or answers the quota's 429 error (and creates nothing). */
 export function submitImport(world: World, userId: number, request: BulkUpsert, now: number): { imp: Import } | { quotaExceeded: ApiError } {
 	const imports = world.imports;
-	imports.stats.requests += 1;
-	const quotaExceeded = imports.quota.charge(request.records.length, imports.settings.dailyRecordQuota, now);
-	if (quotaExceeded) {
-		imports.stats.quota429 += 1;
-		return { quotaExceeded };
-	}
+	const quotaExceeded = chargeRequest(imports, request.records.length, imports.settings.dailyRecordQuota, now);
+	if (quotaExceeded) return { quotaExceeded };
 	const imp: Import = {
 		id: imports.nextImportId++,
 		userId,

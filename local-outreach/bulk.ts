@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { Applier } from "./applier.ts";
+import { Applier, chargeRequest } from "./applier.ts";
 import { pendingItems, type Batch, type BulkState } from "./batches.ts";
 import { judgeDocument, validationError, type ApiError } from "./errors.ts";
 import { ruleProblem } from "./rules.ts";
@@ -81,14 +81,10 @@ export function judgeBulkModify(text: string, query: URLSearchParams, maxIds: nu
 /** Creates the batch a judged request asks for, or answers the quota's 429 error (and creates nothing). */
 export function submitBatch(world: World, userId: number, request: BulkModify, now: number): { batch: Batch } | { quotaExceeded: ApiError } {
 	const bulk = world.bulk;
-	bulk.stats.requests += 1;
 	if (request.ids === null) bulk.stats.unfilteredRequests += 1;
 	const prospectIds = request.ids ?? allProspectIds(world);
-	const quotaExceeded = bulk.quota.charge(prospectIds.length, bulk.settings.dailyItemQuota, now);
-	if (quotaExceeded) {
-		bulk.stats.quota429 += 1;
-		return { quotaExceeded };
-	}
+	const quotaExceeded = chargeRequest(bulk, prospectIds.length, bulk.settings.dailyItemQuota, now);
+	if (quotaExceeded) return { quotaExceeded };
 	const batch: Batch = {
 		id: bulk.nextBatchId++,
 		userId,
