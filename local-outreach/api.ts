@@ -3,6 +3,7 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { apiErrors, faultError, JSON_API, jsonApi, notFoundError } from "./errors.ts";
 import { bulkRoutes } from "./bulk-routes.ts";
 import { scopeMissing, type ApiEnv } from "./context.ts";
+import { importRoutes } from "./import-routes.ts";
 import { admit, quotaHeaders, rateLimitExceeded } from "./limits.ts";
 import { judgePatch } from "./prospects.ts";
 import { typesDocument } from "./rules.ts";
@@ -12,11 +13,12 @@ import { findProspect, prospectId, tokenState, updateProspect, type World } from
 // and each route then checks 403 scope, 404 and 422 itself, because only the route knows which scope,
 // resource and document it needs.
 
-/** The stats key for a request: its method and route pattern, so every prospect (or batch) counts under one key. */
+/** The stats key for a request: its method and route pattern, so every prospect (batch, import) counts under one key. */
 function routeKey(method: string, path: string): string {
 	const pattern = path
 		.replace(/^\/api\/v2\/prospects\/[^/]+$/, "/api/v2/prospects/:id")
-		.replace(/^\/api\/v2\/batches\/(?!actions\/)[^/]+(\/actions\/cancel)?$/, "/api/v2/batches/:id$1");
+		.replace(/^\/api\/v2\/batches\/(?!actions\/)[^/]+(\/actions\/cancel)?$/, "/api/v2/batches/:id$1")
+		.replace(/^\/api\/v2\/imports\/(?!actions\/)[^/]+$/, "/api/v2/imports/:id");
 	return `${method} ${pattern}`;
 }
 
@@ -160,6 +162,7 @@ export function apiRoutes(world: World): Hono<ApiEnv> {
 	});
 
 	bulkRoutes(api, world);
+	importRoutes(api, world);
 
 	api.all("*", (c) =>
 		apiErrors(c, 404, [{ id: "resourceNotFound", title: "Resource Not Found", detail: `No route ${c.req.method} ${c.req.path}.` }]),

@@ -1,4 +1,6 @@
 import { z } from "zod";
+import { DailyQuota, type Applier } from "./applier.ts";
+import { isoTime as iso } from "./errors.ts";
 
 // The bulk API's batches as the local Outreach keeps them, and how they read as JSON:API resources. What
 // Outreach does not publish about bulk (reference/outreach-bulk.md) is a setting here, whose default is the
@@ -61,15 +63,12 @@ export type Batch = {
 export type BulkState = {
 	settings: BulkSettings;
 	batches: Map<number, Batch>;
-	/** Batches with items left to apply, oldest first. */
-	runnable: Batch[];
 	nextBatchId: number;
 	nextItemId: number;
-	/** The org's daily item quota: a window of a day that opens at the first bulk request after the last one. */
-	quota: { start: number; used: number } | null;
-	applier: { timer: NodeJS.Timeout; lastTick: number; credit: number } | null;
-	/** Seeded so that an out-of-order run can be repeated. */
-	random: () => number;
+	/** The org's daily item quota. */
+	quota: DailyQuota;
+	/** Applies the batches with items left, at `itemsPerSecond` for the org; made with the first batch. */
+	applier: Applier<Batch> | null;
 	stats: {
 		/** Well-formed, authorized bulk modify requests (those that created a batch, and those over the quota). */
 		requests: number;
@@ -81,36 +80,16 @@ export type BulkState = {
 	};
 };
 
-/** A small, fast, seedable PRNG (mulberry32): reproducible out-of-order runs without a dependency. */
-function seededRandom(seed: number): () => number {
-	let a = seed >>> 0;
-	return () => {
-		a = (a + 0x6d2b79f5) >>> 0;
-		let t = a;
-		t = Math.imul(t ^ (t >>> 15), t | 1);
-		t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-		return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-	};
-}
-
 export function newBulkState(settings: BulkSettings): BulkState {
 	return {
 		settings,
 		batches: new Map(),
-		runnable: [],
 		nextBatchId: 1,
 		nextItemId: 1,
-		quota: null,
+		quota: new DailyQuota({ id: "bulkQuotaExceeded", title: "Bulk Quota Exceeded", kind: "bulk", units: "items" }),
 		applier: null,
-		random: seededRandom(20261129),
 		stats: { requests: 0, items: 0, unfilteredRequests: 0, quota429: 0 },
 	};
-}
-
-/** Stops the background applier: on reset (which forgets every batch) and when the server closes. */
-export function stopApplier(bulk: BulkState): void {
-	if (bulk.applier) clearInterval(bulk.applier.timer);
-	bulk.applier = null;
 }
 
 export function pendingItems(batch: Batch): number {
@@ -121,8 +100,6 @@ export function itemState(batch: Batch, index: number): ItemState {
 	if (index < batch.applied) return batch.failures.has(index) ? "failed" : "finished";
 	return batch.state === "cancelled" ? "cancelled" : "pending";
 }
-
-const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 /** The batch as JSON:API resource, with the attributes of Outreach's published `batch` schema that apply here. */
 export function batchResource(batch: Batch, origin: string) {

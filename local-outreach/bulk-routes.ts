@@ -2,9 +2,8 @@ import type { Context, Hono } from "hono";
 import { z } from "zod";
 import { batchResource, itemResource } from "./batches.ts";
 import { cancelBatch, itemsPage, judgeBulkModify, submitBatch } from "./bulk.ts";
-import { scopeMissing, type ApiEnv } from "./context.ts";
-import { apiErrors, jsonApi, notFoundError } from "./errors.ts";
-import { refund } from "./limits.ts";
+import { quotaRefused, resourceOf, scopeMissing, type ApiEnv } from "./context.ts";
+import { apiErrors, jsonApi } from "./errors.ts";
 import type { World } from "./state.ts";
 
 // The bulk API's routes under /api/v2. They sit behind the same checks as every API route (401 → 429 →
@@ -39,12 +38,7 @@ function withQuery(c: Context, changes: Record<string, string>): string {
 export function bulkRoutes(api: Hono<ApiEnv>, world: World): void {
 	const origin = (c: Context) => new URL(c.req.url).origin;
 
-	/** The batch the URL names, or the 404 answer. */
-	const batchOf = (c: Context<ApiEnv>) => {
-		const raw = c.req.param("id") ?? "";
-		const batch = ID.test(raw) ? world.bulk.batches.get(Number(raw)) : undefined;
-		return batch ?? apiErrors(c, 404, [notFoundError("batch", raw)]);
-	};
+	const batchOf = (c: Context<ApiEnv>) => resourceOf(c, world.bulk.batches, "batch");
 
 	api.post("/batches/actions/prospectsBulkModify", async (c) => {
 		const denied = scopeMissing(c, "batches", "write") ?? scopeMissing(c, "prospects", "write");
@@ -52,13 +46,8 @@ export function bulkRoutes(api: Hono<ApiEnv>, world: World): void {
 		const verdict = judgeBulkModify(await c.req.text(), new URL(c.req.url).searchParams, world.bulk.settings.maxIds);
 		if (!verdict.ok) return apiErrors(c, 422, verdict.errors);
 		const now = Date.now();
-		const userId = c.get("user")!.id;
-		const outcome = submitBatch(world, userId, verdict.request, now);
-		if ("quotaExceeded" in outcome) {
-			// A 429 never counts against the hourly limit, and this one says nothing about it: no Retry-After.
-			c.set("quota", refund(world, userId, now));
-			return apiErrors(c, 429, [outcome.quotaExceeded]);
-		}
+		const outcome = submitBatch(world, c.get("user")!.id, verdict.request, now);
+		if ("quotaExceeded" in outcome) return quotaRefused(c, world, outcome.quotaExceeded, now);
 		return jsonApi(c, { data: batchResource(outcome.batch, origin(c)) });
 	});
 

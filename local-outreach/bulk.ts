@@ -1,7 +1,7 @@
 import { z } from "zod";
-import { pendingItems, stopApplier, type Batch, type BulkState } from "./batches.ts";
-import type { ApiError } from "./errors.ts";
-import { withThousands } from "./limits.ts";
+import { Applier, chargeRequest } from "./applier.ts";
+import { pendingItems, type Batch, type BulkState } from "./batches.ts";
+import { judgeDocument, validationError, type ApiError } from "./errors.ts";
 import { ruleProblem } from "./rules.ts";
 import { attributeValueProblem, isWritableAttribute } from "./schema.ts";
 import { allProspectIds, findProspect, updateProspect, type World } from "./state.ts";
@@ -34,10 +34,6 @@ const bodySchema = z.object({
 const ID_FILTERS = ["filter[id]", "actionParams[filter][id]"];
 const POSITIVE_ID = /^[1-9]\d{0,14}$/;
 
-function validationError(detail: string, source?: ApiError["source"]): ApiError {
-	return { id: "validationError", title: "Validation Error", detail, ...(source ? { source } : {}) };
-}
-
 /** The ids of the request's filter (null when it has none), or the 422 errors of a filter it cannot take. */
 function idFilter(query: URLSearchParams): { ids: number[] | null } | { errors: ApiError[] } {
 	const given: [string, string][] = [];
@@ -61,22 +57,9 @@ function idFilter(query: URLSearchParams): { ids: number[] | null } | { errors: 
  * field, then filter, then ids with a filter, then size), so a size 422 always means only the size is wrong.
  */
 export function judgeBulkModify(text: string, query: URLSearchParams, maxIds: number): BulkVerdict {
-	let body: unknown;
-	try {
-		body = JSON.parse(text);
-	} catch {
-		return { ok: false, errors: [validationError("The request body is not valid JSON.")] };
-	}
-	const parsed = bodySchema.safeParse(body);
-	if (!parsed.success) {
-		const errors = parsed.error.issues.map((issue) => {
-			const missing = issue.code === "invalid_type" && issue.expected === "nonoptional";
-			const message = missing ? `'${String(issue.path.at(-1))}' is required` : issue.message;
-			return validationError(`Malformed bulk request: ${message}.`, { pointer: issue.path.map((part) => `/${String(part)}`).join("") });
-		});
-		return { ok: false, errors };
-	}
-	const { fieldName, fieldValue, ids: bodyIds = [] } = parsed.data.data.attributes;
+	const parsed = judgeDocument(text, bodySchema, "bulk request");
+	if (!parsed.ok) return parsed;
+	const { fieldName, fieldValue, ids: bodyIds = [] } = parsed.document.data.attributes;
 	const problem = attributeValueProblem(fieldName, fieldValue);
 	if (problem) {
 		const member = isWritableAttribute(fieldName) ? "fieldValue" : "fieldName";
@@ -95,39 +78,13 @@ export function judgeBulkModify(text: string, query: URLSearchParams, maxIds: nu
 	return { ok: true, request: { fieldName, fieldValue, ids } };
 }
 
-const DAY_MS = 24 * 3600 * 1000;
-
-/** Charges `items` against the org's daily item quota, or answers the 429 error when they do not fit. */
-function chargeQuota(bulk: BulkState, items: number, now: number): ApiError | null {
-	// Like the hourly limit, the day opens at the first request after the previous one ended (no midnight
-	// surprises for a test that runs across it).
-	if (!bulk.quota || now >= bulk.quota.start + DAY_MS) bulk.quota = { start: now, used: 0 };
-	const limit = bulk.settings.dailyItemQuota;
-	const left = Math.max(0, limit - bulk.quota.used);
-	if (items <= left) {
-		bulk.quota.used += items;
-		return null;
-	}
-	return {
-		id: "bulkQuotaExceeded",
-		title: "Bulk Quota Exceeded",
-		detail:
-			`The daily bulk quota is exhausted: this request has ${withThousands(items)} items, and ${withThousands(left)} of the org's ` +
-			`${withThousands(limit)} bulk items a day are left until ${new Date(bulk.quota.start + DAY_MS).toISOString()}.`,
-	};
-}
-
 /** Creates the batch a judged request asks for, or answers the quota's 429 error (and creates nothing). */
 export function submitBatch(world: World, userId: number, request: BulkModify, now: number): { batch: Batch } | { quotaExceeded: ApiError } {
 	const bulk = world.bulk;
-	bulk.stats.requests += 1;
 	if (request.ids === null) bulk.stats.unfilteredRequests += 1;
 	const prospectIds = request.ids ?? allProspectIds(world);
-	const quotaExceeded = chargeQuota(bulk, prospectIds.length, now);
-	if (quotaExceeded) {
-		bulk.stats.quota429 += 1;
-		return { quotaExceeded };
-	}
+	const quotaExceeded = chargeRequest(bulk, prospectIds.length, bulk.settings.dailyItemQuota, now);
+	if (quotaExceeded) return { quotaExceeded };
 	const batch: Batch = {
 		id: bulk.nextBatchId++,
 		userId,
@@ -157,8 +114,9 @@ export function submitBatch(world: World, userId: number, request: BulkModify, n
 		batch.state = "finished";
 		batch.startedAt = batch.finishedAt = now;
 	} else {
-		bulk.runnable.push(batch);
-		startApplier(world);
+		const { itemsPerSecond, outOfOrder } = bulk.settings;
+		bulk.applier ??= new Applier<Batch>({ perSecond: itemsPerSecond, outOfOrder }, (next, at) => applyNextItem(world, next, at));
+		bulk.applier.add(batch);
 	}
 	return { batch };
 }
@@ -169,50 +127,14 @@ export function cancelBatch(bulk: BulkState, batch: Batch, now: number): void {
 	batch.state = "cancelled";
 	batch.canceledAt = now;
 	batch.updatedAt = now;
-	retire(bulk, batch);
+	bulk.applier?.remove(batch);
 }
 
-function retire(bulk: BulkState, batch: Batch): void {
-	const at = bulk.runnable.indexOf(batch);
-	if (at >= 0) bulk.runnable.splice(at, 1);
-	if (bulk.runnable.length === 0) stopApplier(bulk);
-}
-
-const TICK_MS = 20;
 /** Outreach's batchItem `info` holds at most 767 characters. */
 const INFO_MAX = 767;
 
-/** Runs the applier while any batch has items left; it stops itself when none has. */
-function startApplier(world: World): void {
-	const bulk = world.bulk;
-	if (bulk.applier) return;
-	const timer = setInterval(() => advance(world, bulk, Date.now()), TICK_MS);
-	// Never what keeps a process alive: the server does that, and close() stops the timer anyway.
-	timer.unref();
-	bulk.applier = { timer, lastTick: Date.now(), credit: 0 };
-}
-
-/**
- * Applies as many items as the org's rate allows since the last tick. With `outOfOrder` each item goes to a
- * runnable batch picked at random (seeded), so batches progress side by side and a later, smaller batch on
- * the same field usually finishes before an earlier one; without it, strictly the oldest batch first.
- */
-function advance(world: World, bulk: BulkState, now: number): void {
-	const applier = bulk.applier;
-	if (!applier || world.bulk !== bulk) return;
-	const rate = bulk.settings.itemsPerSecond;
-	// A second's worth at most, so an event loop that was busy catches up without an unbounded burst.
-	applier.credit = Math.min(applier.credit + ((now - applier.lastTick) * rate) / 1000, Math.max(1, rate));
-	applier.lastTick = now;
-	while (applier.credit >= 1 && bulk.runnable.length > 0) {
-		const at = bulk.settings.outOfOrder ? Math.floor(bulk.random() * bulk.runnable.length) : 0;
-		applier.credit -= 1;
-		applyNextItem(world, bulk.runnable[at]!, now);
-	}
-}
-
-/** Applies the batch's next item: writes the value, or records why that prospect could not take it. */
-function applyNextItem(world: World, batch: Batch, now: number): void {
+/** Applies the batch's next item: writes the value, or records why that prospect could not take it. True when the batch is done. */
+function applyNextItem(world: World, batch: Batch, now: number): boolean {
 	const index = batch.applied;
 	const prospectId = batch.prospectIds[index]!;
 	const rules = world.fieldRules;
@@ -233,11 +155,10 @@ function applyNextItem(world: World, batch: Batch, now: number): void {
 		batch.state = "processing";
 		batch.startedAt = now;
 	}
-	if (pendingItems(batch) === 0) {
-		batch.state = "finished";
-		batch.finishedAt = now;
-		retire(world.bulk, batch);
-	}
+	if (pendingItems(batch) > 0) return false;
+	batch.state = "finished";
+	batch.finishedAt = now;
+	return true;
 }
 
 export type ItemsQuery = { failed: boolean | null; after: number | null; size: number };

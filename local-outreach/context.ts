@@ -1,10 +1,11 @@
 import type { Context } from "hono";
-import { apiErrors } from "./errors.ts";
-import type { Quota } from "./limits.ts";
-import type { Token, User } from "./state.ts";
+import { apiErrors, notFoundError, type ApiError } from "./errors.ts";
+import { refund, type Quota } from "./limits.ts";
+import type { Token, User, World } from "./state.ts";
 
 // What every /api/v2 route knows about its request once the shared checks (401, 429, faults, 415) have passed,
-// and the 403 scope check each route makes with it: shared by the prospect and the bulk routes.
+// and the answers the routes share: the 403 scope check, the 404 of an unknown batch or import, the 429 of a
+// spent daily quota.
 
 export type ApiEnv = { Variables: { user: User | undefined; token: Token | undefined; quota: Quota | undefined } };
 
@@ -24,4 +25,22 @@ export function scopeMissing(c: Context<ApiEnv>, resource: string, action: "read
 			detail: `This request needs the '${resource}.${action}' or '${resource}.all' scope, which the access token was not granted.`,
 		},
 	]);
+}
+
+const ID = /^[1-9]\d{0,14}$/;
+
+/** What the URL's `:id` names among `all` (batches, imports), or the 404 answer naming it as `kind`. */
+export function resourceOf<T>(c: Context<ApiEnv>, all: ReadonlyMap<number, T>, kind: string): T | Response {
+	const raw = c.req.param("id") ?? "";
+	const found = ID.test(raw) ? all.get(Number(raw)) : undefined;
+	return found ?? apiErrors(c, 404, [notFoundError(kind, raw)]);
+}
+
+/**
+ * The 429 of a spent daily quota (bulk items, import records). A 429 never counts against the hourly limit, so
+ * the call `admit` counted is taken back; and it says nothing about that limit: no Retry-After.
+ */
+export function quotaRefused(c: Context<ApiEnv>, world: World, error: ApiError, now: number): Response {
+	c.set("quota", refund(world, c.get("user")!.id, now));
+	return apiErrors(c, 429, [error]);
 }

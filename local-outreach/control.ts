@@ -105,6 +105,7 @@ export function controlRoutes(world: World): Hono {
 			usage: [...world.windows].map(([userId, w]) => ({ userId, windowStart: w.start, count: w.count })),
 			tokenGrants: world.stats.tokenGrants,
 			bulk: world.bulk.stats,
+			imports: world.imports.stats,
 		}),
 	);
 

@@ -2,11 +2,10 @@ import { serve } from "@hono/node-server";
 import { Hono } from "hono";
 import type { AddressInfo } from "node:net";
 import { apiRoutes } from "./api.ts";
-import { stopApplier } from "./batches.ts";
 import { controlRoutes } from "./control.ts";
 import { apiErrors } from "./errors.ts";
 import { oauthRoutes } from "./oauth.ts";
-import { createWorld, settingsSchema, type Settings, type World } from "./state.ts";
+import { createWorld, settingsSchema, stopAppliers, type Settings, type World } from "./state.ts";
 
 // A faithful stand-in for api.outreach.io (OAuth, JSON:API prospects, Outreach's rate limit) with control
 // routes under /__fake/* for tests and the benchmark. It runs in Node and is never bundled into the Worker.
@@ -16,7 +15,7 @@ export function createLocalOutreach(defaults: Settings = {}): Hono {
 	return build(defaults).app;
 }
 
-/** The app and the World behind it (whose bulk applier a server must stop when it closes). */
+/** The app and the World behind it (whose batch and import appliers a server must stop when it closes). */
 function build(defaults: Settings): { app: Hono; world: World } {
 	const world = createWorld(settingsSchema.parse(defaults));
 	const app = new Hono();
@@ -49,8 +48,8 @@ export async function startLocalOutreach(opts: LocalOutreachOptions = {}): Promi
 				port: info.port,
 				close: () =>
 					new Promise<void>((done) => {
-						// A batch still applying must not write (or keep a timer) after the server is gone.
-						stopApplier(world.bulk);
+						// A batch or import still applying must not write (or keep a timer) after the server is gone.
+						stopAppliers(world);
 						server.close(() => done());
 						// Keep-alive sockets would hold close() open until they time out.
 						if ("closeAllConnections" in server) server.closeAllConnections();
@@ -58,7 +57,7 @@ export async function startLocalOutreach(opts: LocalOutreachOptions = {}): Promi
 			});
 		});
 		server.once("error", reject);
-		// However the server ends, no batch goes on applying behind it.
-		server.once("close", () => stopApplier(world.bulk));
+		// However the server ends, no batch or import goes on applying behind it.
+		server.once("close", () => stopAppliers(world));
 	});
 }

@@ -1,5 +1,6 @@
 import { z } from "zod";
-import { bulkSettingsSchema, defaultBulkSettings, newBulkState, stopApplier, type BulkState } from "./batches.ts";
+import { bulkSettingsSchema, defaultBulkSettings, newBulkState, type BulkState } from "./batches.ts";
+import { defaultImportSettings, importSettingsSchema, newImportsState, type ImportsState } from "./imports.ts";
 import { fieldRuleSchema, type FieldRule } from "./rules.ts";
 import { isWritableAttribute, prospectAttributes } from "./schema.ts";
 import { WriteLog, type Write } from "./writes.ts";
@@ -50,6 +51,8 @@ export const settingsSchema = z.strictObject({
 		.optional(),
 	// Merged field by field over the server's defaults, so a benchmark's `itemsPerSecond` survives a test's reset.
 	bulk: bulkSettingsSchema.optional(),
+	// The same for imports (`recordsPerSecond` is scaled with a compressed clock like `bulk.itemsPerSecond`).
+	imports: importSettingsSchema.optional(),
 });
 
 export type Settings = z.infer<typeof settingsSchema>;
@@ -107,6 +110,7 @@ export type World = {
 	log: LoggedRequest[];
 	writes: WriteLog;
 	bulk: BulkState;
+	imports: ImportsState;
 	stats: {
 		requests: Record<string, Record<string, number>>;
 		status429: number;
@@ -152,10 +156,17 @@ export function resetWorld(world: World, settings: Settings): void {
 	world.faults = noFaults();
 	world.log = [];
 	world.writes = new WriteLog();
-	// Running batches and their timer go with everything else; a reset never leaves a batch applying.
-	if (world.bulk) stopApplier(world.bulk);
+	// Running batches and imports and their timers go with everything else; a reset never leaves one applying.
+	stopAppliers(world);
 	world.bulk = newBulkState({ ...defaultBulkSettings, ...world.defaults.bulk, ...settings.bulk });
+	world.imports = newImportsState({ ...defaultImportSettings, ...world.defaults.imports, ...settings.imports });
 	world.stats = { requests: {}, status429: 0, tokenGrants: { authorization_code: 0, refresh_token: 0 } };
+}
+
+/** Stops applying batches and imports: on reset, and when the server closes (no write after it is gone). */
+export function stopAppliers(world: World): void {
+	world.bulk?.applier?.stop();
+	world.imports?.applier?.stop();
 }
 
 /** The prospect id a URL segment names (a positive integer), else null. */
@@ -179,7 +190,7 @@ export function noFaults(): Faults {
  * Writes the given attributes over the prospect's (only present attributes change), and logs each one as a
  * write, in the order given, for /__fake/writes.
  */
-export function updateProspect(world: World, id: number, changes: Attributes, source: Pick<Write, "via" | "batchId">): Attributes {
+export function updateProspect(world: World, id: number, changes: Attributes, source: Pick<Write, "via" | "batchId" | "importId">): Attributes {
 	const next = { ...findProspect(world, id), ...changes };
 	world.prospects.stored.set(id, next);
 	const now = Date.now();

@@ -9,8 +9,10 @@ export type Write = {
 	prospectId: number;
 	field: string;
 	value: unknown;
-	via: "patch" | "bulk";
+	via: "patch" | "bulk" | "import";
+	/** The batch (via bulk) or import (via import) that applied it. */
 	batchId?: number;
+	importId?: number;
 };
 
 export class WriteLog {

@@ -6,6 +6,8 @@ import {
 	bulkModify,
 	createBatch,
 	expectError,
+	expectQuota429,
+	fakeStats,
 	getBatch,
 	JSON_API,
 	peek,
@@ -18,11 +20,6 @@ import {
 
 // Each setting of the `bulk` object of /__fake/reset: what Outreach does not publish about its bulk API.
 
-type Stats = {
-	status429: number;
-	usage: { userId: number; windowStart: number; count: number }[];
-	bulk: { requests: number; items: number; unfilteredRequests: number; quota429: number };
-};
 
 const range = (from: number, count: number) => Array.from({ length: count }, (_, i) => from + i);
 
@@ -130,29 +127,21 @@ describe("local Outreach: bulk settings", () => {
 	it("dailyItemQuota: a request over what is left answers 429 saying the bulk quota is exhausted, uncounted", async () => {
 		const token = await bulkToken({ bulk: { dailyItemQuota: 5 } });
 		await createBatch(token, { fieldName: "custom4", fieldValue: "A", ids: [1, 2, 3] });
-		const res = await bulkModify(token, { fieldName: "custom4", fieldValue: "A", ids: [4, 5, 6] });
-		const [error] = await expectError(res, 429, "bulkQuotaExceeded");
-		expect(error!.detail).toMatch(
+		const detail = await expectQuota429(await bulkModify(token, { fieldName: "custom4", fieldValue: "A", ids: [4, 5, 6] }), "bulkQuotaExceeded");
+		expect(detail).toMatch(
 			/^The daily bulk quota is exhausted: this request has 3 items, and 2 of the org's 5 bulk items a day are left until \d{4}-\d\d-\d\dT[\d:.]+Z\.$/,
 		);
-		expect(error!.detail).not.toMatch(/rate limit/);
-		// Not the hourly window's answer: no Retry-After, and the call is not counted.
-		expect(res.headers.get("Retry-After")).toBeNull();
-		expect(res.headers.get("X-RateLimit-Remaining")).toBe("9999");
-		const stats = await peek<Stats>("/__fake/stats");
-		expect(stats.usage[0]!.count).toBe(1);
-		expect(stats.status429).toBe(1);
-		expect(stats.bulk).toMatchObject({ requests: 2, quota429: 1 });
+		expect((await fakeStats()).bulk).toMatchObject({ requests: 2, quota429: 1 });
 		// What is left still goes through.
 		expect((await createBatch(token, { fieldName: "custom4", fieldValue: "A", ids: [4, 5] })).attributes.total).toBe(2);
 		await expectError(await bulkModify(token, { fieldName: "custom4", fieldValue: "A", ids: [6] }), 429, "bulkQuotaExceeded");
-		expect((await peek<Stats>("/__fake/stats")).bulk.quota429).toBe(2);
+		expect((await fakeStats()).bulk.quota429).toBe(2);
 	});
 
 	it("dailyItemQuota counts every prospect of an unfiltered request", async () => {
 		const token = await bulkToken({ prospects: [1, 2, 3], bulk: { dailyItemQuota: 2 } });
 		await expectError(await bulkModify(token, { fieldName: "custom4", fieldValue: "A" }), 429, "bulkQuotaExceeded");
-		expect((await peek<Stats>("/__fake/stats")).bulk).toMatchObject({ requests: 1, unfilteredRequests: 1, quota429: 1 });
+		expect((await fakeStats()).bulk).toMatchObject({ requests: 1, unfilteredRequests: 1, quota429: 1 });
 	});
 
 	it("an empty reset restores the defaults; the bulk object is validated", async () => {

@@ -6,25 +6,21 @@ import {
 	bulkModify,
 	createBatch,
 	expectError,
+	fakeStats,
 	getBatch,
 	JSON_API,
 	peek,
 	reset,
+	resetWhileApplying,
 	signIn,
 	sleep,
+	statesUntilFinished,
 	waitForBatch,
 	writesLog,
 	type BatchResource,
 	type ItemsPage,
 } from "./helpers.ts";
 
-type Stats = {
-	requests: Record<string, Record<string, number>>;
-	usage: { userId: number; windowStart: number; count: number }[];
-	bulk: { requests: number; items: number; unfilteredRequests: number; quota429: number };
-};
-
-const stats = () => peek<Stats>("/__fake/stats");
 
 /** GET /batchItems with the given query (a counted API call). */
 async function items(token: string, query: string): Promise<ItemsPage> {
@@ -68,19 +64,14 @@ describe("local Outreach: the bulk API", () => {
 		expect(Date.parse(done.attributes.finishedAt!)).toBeGreaterThanOrEqual(Date.parse(done.attributes.startedAt!));
 		for (const id of [1, 2, 3]) expect(await peek(`/__fake/prospects/${id}`)).toMatchObject({ data: { attributes: { custom4: "Active" } } });
 		expect(await peek("/__fake/prospects/4")).toMatchObject({ data: { attributes: {} } });
-		expect((await stats()).bulk).toEqual({ requests: 1, items: 3, unfilteredRequests: 0, quota429: 0 });
+		expect((await fakeStats()).bulk).toEqual({ requests: 1, items: 3, unfilteredRequests: 0, quota429: 0 });
 	});
 
 	it("moves a batch pending → processing → finished", async () => {
 		await reset({ bulk: { itemsPerSecond: 10 } });
 		token = (await signIn({ scope: BULK_SCOPES })).access_token;
 		const batch = await createBatch(token, { fieldName: "custom4", fieldValue: "Active", ids: [1, 2, 3, 4] });
-		const seen = [batch.attributes.state];
-		await waitForBatch(token, batch.id, (b) => {
-			if (seen.at(-1) !== b.attributes.state) seen.push(b.attributes.state);
-			return b.attributes.state === "finished";
-		});
-		expect(seen).toEqual(["pending", "processing", "finished"]);
+		expect(await statesUntilFinished(batch, (done) => waitForBatch(token, batch.id, done))).toEqual(["pending", "processing", "finished"]);
 	});
 
 	it("with no ids and no filter updates EVERY prospect, and counts the request as unfiltered", async () => {
@@ -95,7 +86,7 @@ describe("local Outreach: the bulk API", () => {
 		// "ids": [] names nothing, so it is the same request.
 		const empty = await createBatch(token, { fieldName: "custom5", fieldValue: "x", ids: [] });
 		expect(empty.attributes.total).toBe(3);
-		expect((await stats()).bulk).toMatchObject({ requests: 2, unfilteredRequests: 2 });
+		expect((await fakeStats()).bulk).toMatchObject({ requests: 2, unfilteredRequests: 2 });
 	});
 
 	it("an unfiltered request over the default prospects covers all 10,000", async () => {
@@ -105,7 +96,7 @@ describe("local Outreach: the bulk API", () => {
 		expect(batch.attributes.total).toBe(10_000);
 		await waitForBatch(token, batch.id);
 		expect(await peek("/__fake/prospects/10000")).toMatchObject({ data: { attributes: { custom4: "Active" } } });
-		expect((await stats()).bulk).toEqual({ requests: 1, items: 10_000, unfilteredRequests: 1, quota429: 0 });
+		expect((await fakeStats()).bulk).toEqual({ requests: 1, items: 10_000, unfilteredRequests: 1, quota429: 0 });
 	});
 
 	it("takes the ids as a filter[id] or actionParams[filter][id] query parameter instead", async () => {
@@ -117,7 +108,7 @@ describe("local Outreach: the bulk API", () => {
 		expect(await peek("/__fake/prospects/12")).toMatchObject({ data: { attributes: { custom4: "A" } } });
 		expect(await peek("/__fake/prospects/13")).toMatchObject({ data: { attributes: { custom4: "B" } } });
 		expect(await peek("/__fake/prospects/14")).toMatchObject({ data: { attributes: {} } });
-		expect((await stats()).bulk.unfilteredRequests).toBe(0);
+		expect((await fakeStats()).bulk.unfilteredRequests).toBe(0);
 	});
 
 	it("answers 422 when both ids and a filter are given, and applies nothing", async () => {
@@ -125,7 +116,7 @@ describe("local Outreach: the bulk API", () => {
 		expect(error!.detail).toBe("Give either 'ids' or a filter, not both.");
 		await sleep(50);
 		expect(await writesLog()).toEqual([]);
-		expect((await stats()).bulk).toEqual({ requests: 0, items: 0, unfilteredRequests: 0, quota429: 0 });
+		expect((await fakeStats()).bulk).toEqual({ requests: 0, items: 0, unfilteredRequests: 0, quota429: 0 });
 	});
 
 	it("answers 422 for an unknown or read-only fieldName, a value of the wrong type, and a malformed body", async () => {
@@ -148,7 +139,7 @@ describe("local Outreach: the bulk API", () => {
 		for (const query of ["?filter[id]=1,x", "?filter[id]=", "?filter[name]=Ann", "?filter[id]=1&actionParams[filter][id]=2"]) {
 			await expectError(await bulkModify(token, { fieldName: "custom4", fieldValue: "A" }, { query }), 422, "validationError");
 		}
-		expect((await stats()).bulk.requests).toBe(0);
+		expect((await fakeStats()).bulk.requests).toBe(0);
 	});
 
 	it("needs batches.write and prospects.write: 403 unauthorizedOauthScope otherwise", async () => {
@@ -192,12 +183,12 @@ describe("local Outreach: the bulk API", () => {
 		const cancel = await api(token, "POST", `/batches/${batch.id}/actions/cancel`, { contentType: JSON_API });
 		expect(cancel.status).toBe(200);
 		expect(cancel.headers.get("X-RateLimit-Remaining")).toBe("1");
-		expect((await stats()).usage).toEqual([{ userId: 1, windowStart: expect.any(Number), count: 4 }]);
+		expect((await fakeStats()).usage).toEqual([{ userId: 1, windowStart: expect.any(Number), count: 4 }]);
 		await getBatch(token, batch.id);
 		await expectError(await api(token, "GET", `/batches/${batch.id}`), 429, "rateLimitExceeded");
 		await expectError(await bulkModify(token, { fieldName: "custom4", fieldValue: "A", ids: [1] }), 429, "rateLimitExceeded");
-		expect((await stats()).usage[0]!.count).toBe(5);
-		expect((await stats()).requests).toMatchObject({
+		expect((await fakeStats()).usage[0]!.count).toBe(5);
+		expect((await fakeStats()).requests).toMatchObject({
 			"POST /api/v2/batches/actions/prospectsBulkModify": { "200": 1, "429": 1 },
 			"GET /api/v2/batches/:id": { "200": 2, "429": 1 },
 			"POST /api/v2/batches/:id/actions/cancel": { "200": 1 },
@@ -249,7 +240,7 @@ describe("local Outreach: the bulk API", () => {
 			{ batchId: batch.id, prospectId: 10_001, state: "failed", failed: true, info: "not found", createdAt: expect.any(String) },
 			{ batchId: batch.id, prospectId: 10_002, state: "failed", failed: true, info: "not found", createdAt: expect.any(String) },
 		]);
-		expect((await stats()).bulk.items).toBe(2);
+		expect((await fakeStats()).bulk.items).toBe(2);
 
 		const outside = await createBatch(token, { fieldName: "custom4", fieldValue: "Gone", ids: [3, 4] });
 		await waitForBatch(token, outside.id);
@@ -310,13 +301,8 @@ describe("local Outreach: the bulk API", () => {
 		await reset({ bulk: { itemsPerSecond: 20 } });
 		token = (await signIn({ scope: BULK_SCOPES })).access_token;
 		await createBatch(token, { fieldName: "custom4", fieldValue: "Active", ids: Array.from({ length: 40 }, (_, i) => i + 1) });
-		await sleep(150);
-		await reset();
-		const after = Date.now();
-		await sleep(300);
-		expect(await writesLog(after)).toEqual([]);
-		expect(await writesLog()).toEqual([]);
-		expect((await stats()).bulk).toEqual({ requests: 0, items: 0, unfilteredRequests: 0, quota429: 0 });
+		await resetWhileApplying();
+		expect((await fakeStats()).bulk).toEqual({ requests: 0, items: 0, unfilteredRequests: 0, quota429: 0 });
 		token = (await signIn({ scope: BULK_SCOPES })).access_token;
 		await expectError(await api(token, "GET", "/batches/1"), 404, "resourceNotFound");
 	});

@@ -1,13 +1,6 @@
 import { beforeEach, describe, expect, it } from "vitest";
-import { api, base, patchProspect, peek, reset, signIn, submitSignIn, type TokenSet } from "./helpers.ts";
+import { api, base, fakeStats, patchProspect, peek, reset, signIn, submitSignIn, type TokenSet } from "./helpers.ts";
 
-type Stats = {
-	requests: Record<string, Record<string, number>>;
-	status429: number;
-	usage: { userId: number; windowStart: number; count: number }[];
-	tokenGrants: { authorization_code: number; refresh_token: number };
-	bulk: { requests: number; items: number; unfilteredRequests: number; quota429: number };
-};
 type LoggedRequest = { at: number; userId: number | null; method: string; path: string; status: number };
 
 describe("local Outreach: control routes", () => {
@@ -27,7 +20,7 @@ describe("local Outreach: control routes", () => {
 		await api(tokens.access_token, "GET", "/users/me");
 		await api(null, "GET", "/prospects/5");
 
-		expect(await peek<Stats>("/__fake/stats")).toEqual({
+		expect(await fakeStats()).toEqual({
 			requests: {
 				"PATCH /api/v2/prospects/:id": { "200": 2, "422": 1 },
 				"GET /api/v2/users/me": { "200": 1, "429": 1 },
@@ -37,6 +30,7 @@ describe("local Outreach: control routes", () => {
 			usage: [{ userId: 1, windowStart: expect.any(Number), count: 4 }],
 			tokenGrants: { authorization_code: 1, refresh_token: 1 },
 			bulk: { requests: 0, items: 0, unfilteredRequests: 0, quota429: 0 },
+			imports: { requests: 0, records: 0, created: 0, quota429: 0 },
 		});
 	});
 
@@ -76,7 +70,7 @@ describe("local Outreach: control routes", () => {
 				data: { type: "prospect", id: 77, attributes: { custom4: "Active", emails: ["a@example.com"] } },
 			});
 		}
-		expect((await peek<Stats>("/__fake/stats")).usage[0]!.count).toBe(1);
+		expect((await fakeStats()).usage[0]!.count).toBe(1);
 		const missing = await fetch(`${base}/__fake/prospects/10001`);
 		expect(missing.status).toBe(404);
 		expect(await missing.json()).toMatchObject({ errors: [{ id: "resourceNotFound" }] });
@@ -108,6 +102,7 @@ describe("local Outreach: control routes", () => {
 			usage: [],
 			tokenGrants: { authorization_code: 0, refresh_token: 0 },
 			bulk: { requests: 0, items: 0, unfilteredRequests: 0, quota429: 0 },
+			imports: { requests: 0, records: 0, created: 0, quota429: 0 },
 		});
 		expect(await peek("/__fake/prospects/5")).toEqual({ data: { type: "prospect", id: 5, attributes: {} } });
 		expect((await api(access_token, "GET", "/users/me")).status).toBe(401);

@@ -1,5 +1,5 @@
 import { env } from "cloudflare:test";
-import { expect } from "vitest";
+import { expect, vi } from "vitest";
 
 // The local Outreach under test runs in Node (each test runtime has its own: vitest.config.ts); these tests run in workerd and
 // reach it over HTTP, exactly as the Worker does.
@@ -20,7 +20,7 @@ export type TokenSet = {
 	created_at: number;
 };
 export type ApiError = { id: string; title: string; detail: string; source?: { pointer: string } };
-export type Write = { at: number; prospectId: number; field: string; value: unknown; via: "patch" | "bulk"; batchId?: number };
+export type Write = { at: number; prospectId: number; field: string; value: unknown; via: "patch" | "bulk" | "import"; batchId?: number; importId?: number };
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -34,6 +34,19 @@ async function control(path: string, body: unknown): Promise<void> {
 export const reset = (settings: Record<string, unknown> = {}) => control("/__fake/reset", settings);
 /** POST /__fake/faults. */
 export const setFaults = (faults: Record<string, unknown>) => control("/__fake/faults", faults);
+
+/** What GET /__fake/stats answers. */
+export type FakeStats = {
+	requests: Record<string, Record<string, number>>;
+	status429: number;
+	usage: { userId: number; windowStart: number; count: number }[];
+	tokenGrants: { authorization_code: number; refresh_token: number };
+	bulk: { requests: number; items: number; unfilteredRequests: number; quota429: number };
+	imports: { requests: number; records: number; created: number; quota429: number };
+};
+
+/** GET /__fake/stats. */
+export const fakeStats = () => peek<FakeStats>("/__fake/stats");
 
 /** GET a /__fake/* route's JSON. */
 export async function peek<T>(path: string): Promise<T> {
@@ -124,6 +137,29 @@ export async function errorsOf(res: Response): Promise<ApiError[]> {
 	return body.errors;
 }
 
+/** The `data` of a JSON:API document answered 200. */
+export async function dataOf<T>(res: Response): Promise<T> {
+	expect(res.status, await res.clone().text()).toBe(200);
+	expect(res.headers.get("Content-Type")).toBe(JSON_API);
+	return ((await res.json()) as { data: T }).data;
+}
+
+/**
+ * Asserts the 429 of a spent daily quota (bulk items, import records) answered to the user's second call of a
+ * fresh window: its own error id, none of the hourly limit's (no "rate limit" message, no Retry-After), and
+ * not counted against the window. Answers its detail.
+ */
+export async function expectQuota429(res: Response, id: string): Promise<string> {
+	const [error] = await expectError(res, 429, id);
+	expect(error!.detail).not.toMatch(/rate limit/);
+	expect(res.headers.get("Retry-After")).toBeNull();
+	expect(res.headers.get("X-RateLimit-Remaining")).toBe(String(9999));
+	const stats = await fakeStats();
+	expect(stats.usage[0]!.count).toBe(1);
+	expect(stats.status429).toBe(1);
+	return error!.detail;
+}
+
 /** Asserts a JSON:API error response with this status and first error id; answers its errors. */
 export async function expectError(res: Response, status: number, id: string): Promise<ApiError[]> {
 	expect(res.status).toBe(status);
@@ -175,36 +211,118 @@ export function bulkModify(
 
 /** Sends a bulk modify that must be accepted; answers the new batch. */
 export async function createBatch(token: string, attributes: Record<string, unknown>, query = ""): Promise<BatchResource> {
-	const res = await bulkModify(token, attributes, { query });
-	expect(res.status, await res.clone().text()).toBe(200);
-	expect(res.headers.get("Content-Type")).toBe(JSON_API);
-	return ((await res.json()) as { data: BatchResource }).data;
+	return dataOf(await bulkModify(token, attributes, { query }));
 }
 
 /** GET /batches/:id (a counted API call); answers the batch. */
 export async function getBatch(token: string, id: number): Promise<BatchResource> {
-	const res = await api(token, "GET", `/batches/${id}`);
-	expect(res.status, await res.clone().text()).toBe(200);
-	return ((await res.json()) as { data: BatchResource }).data;
+	return dataOf(await api(token, "GET", `/batches/${id}`));
+}
+
+/** Reads every `everyMs` until `done` says so (at most `timeoutMs`); answers the last reading. */
+async function pollUntil<T>(what: string, read: () => Promise<T>, done: (value: T) => boolean, { timeoutMs = 10_000, everyMs = 25 } = {}): Promise<T> {
+	const deadline = Date.now() + timeoutMs;
+	for (;;) {
+		const value = await read();
+		if (done(value)) return value;
+		if (Date.now() > deadline) throw new Error(`${what} did not get there in ${timeoutMs} ms: ${JSON.stringify(value)}`);
+		await sleep(everyMs);
+	}
 }
 
 /** Polls the batch every `everyMs` until `done` says so (at most `timeoutMs`); answers its last reading. */
-export async function waitForBatch(
+export function waitForBatch(
 	token: string,
 	id: number,
 	done: (batch: BatchResource) => boolean = (b) => b.attributes.state === "finished",
-	{ timeoutMs = 10_000, everyMs = 25 } = {},
+	options: { timeoutMs?: number; everyMs?: number } = {},
 ): Promise<BatchResource> {
-	const deadline = Date.now() + timeoutMs;
-	for (;;) {
-		const batch = await getBatch(token, id);
-		if (done(batch)) return batch;
-		if (Date.now() > deadline) throw new Error(`batch ${id} did not get there in ${timeoutMs} ms: ${JSON.stringify(batch.attributes)}`);
-		await sleep(everyMs);
-	}
+	return pollUntil(`batch ${id}`, () => getBatch(token, id), done, options);
+}
+
+// Imports.
+
+/** What a destination with `bulkApi: true` asks for at connect once it sends attributes by import. */
+export const IMPORT_SCOPES = `${ALL_SCOPES} imports.read imports.write`;
+
+export type FailedRecord = { index: number; id: unknown; reason: string };
+export type ImportResource = {
+	type: "import";
+	id: number;
+	attributes: {
+		dupeMethod: string;
+		fileName: string | null;
+		state: string;
+		total: number;
+		failures: number;
+		dupes: number;
+		errorReason: string | null;
+		failedRecords?: FailedRecord[];
+		createdAt: string;
+		stateChangedAt: string;
+		updatedAt: string;
+	};
+	relationships: { creator: { data: { type: "user"; id: number } } };
+	links: { self: string };
+};
+
+/** A prospect record as bulkUpsert takes it. */
+export const record = (id: unknown, attributes: Record<string, unknown>) => ({ type: "prospect", id, attributes });
+
+/** POST /imports/actions/bulkUpsert with `records` (dupeMethod overwriteNoCreate unless `attributes` says otherwise). */
+export function bulkUpsert(
+	token: string | null,
+	records: unknown[],
+	init: { attributes?: Record<string, unknown>; contentType?: string } = {},
+): Promise<Response> {
+	const body = { data: { type: "import", attributes: { dupeMethod: "overwriteNoCreate", records, ...init.attributes } } };
+	return api(token, "POST", "/imports/actions/bulkUpsert", { body: JSON.stringify(body), contentType: init.contentType ?? JSON_API });
+}
+
+/** Sends a bulkUpsert that must be accepted; answers the new import. */
+export async function createImport(token: string, records: unknown[], attributes: Record<string, unknown> = {}): Promise<ImportResource> {
+	return dataOf(await bulkUpsert(token, records, { attributes }));
+}
+
+/** GET /imports/:id (a counted API call); answers the import. */
+export async function getImport(token: string, id: number): Promise<ImportResource> {
+	return dataOf(await api(token, "GET", `/imports/${id}`));
+}
+
+/** Polls the import every `everyMs` until `done` says so (at most `timeoutMs`); answers its last reading. */
+export function waitForImport(
+	token: string,
+	id: number,
+	done: (imp: ImportResource) => boolean = (i) => i.attributes.state === "finished",
+	options: { timeoutMs?: number; everyMs?: number } = {},
+): Promise<ImportResource> {
+	return pollUntil(`import ${id}`, () => getImport(token, id), done, options);
+}
+
+/** The states a batch or an import goes through, from its first reading until `wait` (polling with `done`) sees it finished. */
+export async function statesUntilFinished<R extends { attributes: { state: string } }>(first: R, wait: (done: (r: R) => boolean) => Promise<R>): Promise<string[]> {
+	const seen = [first.attributes.state];
+	await wait((r) => {
+		if (seen.at(-1) !== r.attributes.state) seen.push(r.attributes.state);
+		return r.attributes.state === "finished";
+	});
+	return seen;
 }
 
 /** GET /__fake/writes, all or since `since`. */
 export async function writesLog(since?: number): Promise<Write[]> {
 	return (await peek<{ writes: Write[] }>(`/__fake/writes${since === undefined ? "" : `?since=${since}`}`)).writes;
+}
+
+/**
+ * Resets once the running batch or import has applied something, then proves the reset stopped it: nothing
+ * lands afterwards and the write log stays empty.
+ */
+export async function resetWhileApplying(): Promise<void> {
+	await vi.waitUntil(async () => (await writesLog()).length > 0, { timeout: 10_000, interval: 20 });
+	await reset();
+	const after = Date.now();
+	await sleep(300);
+	expect(await writesLog(after)).toEqual([]);
+	expect(await writesLog()).toEqual([]);
 }
