@@ -62,8 +62,10 @@ function environment(): nunjucks.Environment {
 	env.addGlobal("addedSegments", (m: unknown) => segmentsWith(m, ["realized", "existing"]));
 	env.addGlobal("removedSegments", (m: unknown) => segmentsWith(m, ["exited"]));
 	env.addGlobal("hasSegments", (m: unknown) => segmentsWith(m, ["realized", "existing", "exited"]).length > 0);
-	env.addTest("empty", isEmpty);
-	env.addTest("null", (v: unknown) => v === null || v === undefined);
+	// addTest exists since nunjucks 3.0 but is missing from @types/nunjucks 3.2.
+	const tests = env as unknown as { addTest(name: string, test: (v: unknown) => boolean): void };
+	tests.addTest("empty", isEmpty);
+	tests.addTest("null", (v: unknown) => v === null || v === undefined);
 	return env;
 }
 
