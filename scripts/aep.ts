@@ -89,7 +89,8 @@ switch (command) {
 				const r = await client.publish(aggregation.data);
 				console.log(`Destination server ${r.destinationServer.id}: ${r.destinationServer.action}.`);
 				console.log(`Destination configuration ${r.destination.id}: ${r.destination.action}.`);
-				console.log(JSON.stringify({ destinationServerId: r.destinationServer.id, destinationId: r.destination.id, ...Object.fromEntries([["serverAction", r.destinationServer.action], ["destinationAction", r.destination.action]]) }));
+				// The last line is one JSON object, for scripts.
+				console.log(JSON.stringify({ destinationServerId: r.destinationServer.id, destinationId: r.destination.id, serverAction: r.destinationServer.action, destinationAction: r.destination.action }));
 			} else {
 				if (!values.instance) fail(`--instance ID is required: the destination instance (connection) id from AEP's UI\n${USAGE}`);
 				const r = await client.test(values.instance, values.profiles ? readProfiles(values.profiles) : undefined);
