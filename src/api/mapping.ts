@@ -7,7 +7,7 @@ import { ApiError } from "../platform/errors";
 import { gateStub, type Gate } from "../gate/gate";
 import { log } from "../platform/log";
 import { ledgerStub } from "../ledger/ledger";
-import { fieldSources, Mapping, mappingWarnings, SegmentStatus, sharedFieldWarnings, statusWord, type StoredMapping } from "../destinations/mapping";
+import { aepMappingConflicts, fieldSources, Mapping, mappingWarnings, SegmentStatus, sharedFieldWarnings, statusWord, type StoredMapping } from "../destinations/mapping";
 import { customField } from "../outreach/attributes";
 import { describeOutreachError, outreachRequest, type OutreachResponse } from "../outreach/api";
 import { jsonBody } from "../http/validation";
@@ -192,7 +192,8 @@ export const mappingApi = new Hono<{ Bindings: Env }>()
 		if (!mapping) throw new ApiError("conflict", `Destination '${id}' has no mapping to verify. Save one with PUT /api/destinations/${id}/mapping first.`);
 		const rules = await fieldRules(c.env, c.var.destination);
 		const problems = verifyMapping(mapping, rules);
-		const warnings = sharedFieldWarnings(mapping, await otherMappings(c.env, id));
+		const aep = await ledgerStub(c.env, id).aepAudiences();
+		const warnings = [...sharedFieldWarnings(mapping, await otherMappings(c.env, id)), ...aepMappingConflicts(mapping, aep)];
 		return c.json({ ok: problems.length === 0, problems, warnings });
 	});
 

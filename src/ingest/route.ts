@@ -82,6 +82,7 @@ ingestApp.post("/:destinationId", async (c) => {
 	const mapping = await store.getMapping(destinationId);
 	const requestId = crypto.randomUUID();
 	const receipt: Receipt = { destinationId, requestId, at: started, bodyHash: await bodyHash(bytes), accepted: [], rejected: [], skipped: 0 };
+	if (sdk) receipt.aepAudiences = sdk.audiences;
 	for (const entry of entries) {
 		if (entry.error !== undefined) {
 			receipt.rejected.push({ index: entry.index, error: entry.error, segments: [] });

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { AttributeMapping, SegmentMapping, type Mapping, type StoredMapping } from "../destinations/mapping";
+import type { AepAudience } from "../ledger/ledger";
 import { quote } from "../platform/echo";
 import { mapProfile, type Mapped } from "../updates/update";
 
@@ -41,8 +42,6 @@ const SdkProfile = z.object({
 	segments: Dict.default({}),
 });
 
-/** An audience this request names, with the Mapping ID AEP gave it. */
-export type AepAudience = { segmentId: string; namespace: string; mappingId: number };
 
 export type SdkRequest = {
 	audiences: AepAudience[];

@@ -3,7 +3,8 @@ import { beforeEach, describe, expect, it } from "vitest";
 import profilesText from "../fixtures/aep/sample-profiles.json?raw";
 import realizedBody from "../fixtures/aep/rendered-realized.json?raw";
 import exitedBody from "../fixtures/aep/rendered-exited.json?raw";
-import { createConnectedDestination, createDestination, resetOutreach } from "../helpers/control";
+import { adminJson, createConnectedDestination, createDestination, resetOutreach } from "../helpers/control";
+import { page, signInConsole, text } from "../console/helpers";
 import { activity, expectCountsAddUp, ingest, prospectAttributes, putMapping, settled, type IngestAnswer } from "../helpers/data";
 
 /**
@@ -64,6 +65,18 @@ describe("POST /ingest/:destinationId with the Destination SDK package's body", 
 		const p = await prospectAttributes(8201);
 		expect(p.custom4).toBe("realized");
 		expect(p.custom5).toBeUndefined();
+		// The audience is listed as mapped in AEP, with its counts, and mapping/verify names the conflict.
+		const act = (await activity(d.id)) as unknown as { aepAudiences: Record<string, unknown>[] };
+		expect(act.aepAudiences).toEqual([
+			expect.objectContaining({ segmentId: SEG_REALIZED, namespace: "ups", mappingId: 4, received: 4, rejected: 2, delivered: 2, firstSeen: expect.any(String), lastSeen: expect.any(String) }),
+		]);
+		const verify = await adminJson<{ warnings: { path: string; message: string }[] }>(`/api/destinations/${d.id}/mapping/verify`, { method: "POST" });
+		// The console's activity page lists it and shows the conflict.
+		const { html } = await page(`/destinations/${d.id}/activity`, await signInConsole());
+		const table = text(html.slice(html.indexOf('data-testid="aep-audiences"')));
+		expect(table).toContain(SEG_REALIZED);
+		expect(table).toMatch(/conflict: this destination's mapping says 5; AEP's 4 is used/);
+		expect(verify.warnings).toContainEqual({ path: "segments.0.mappingId", message: expect.stringMatching(/mapped in AEP to Mapping ID 4 .*AEP's Mapping ID wins.*this mapping's 5/) });
 	});
 
 	it("accepts the token as a bare Authorization value too", async () => {
