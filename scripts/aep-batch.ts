@@ -1,13 +1,13 @@
 /**
  * `npm run aep-batch`: the measurement behind the package's configurable aggregation (scripts/aep/package.ts
  * BATCH; README "Connect from AEP"). Renders full batches — `--profiles` (default maxNumEventsInBatch) profiles
- * in AEP's sample-profile format, five attributes each — with the shipped template, reports the body's bytes
+ * in AEP's sample-profile format, `--attributes` (0–5, default 5) attributes each — with the shipped template, reports the body's bytes
  * per profile, then posts `--tries` distinct batches (default 20, one at a time, as AEP sends one request per
  * group) to a scratch stack (`wrangler dev` and the local Outreach, state removed at the end) with INGEST_MAX_BYTES
  * set to `--max-bytes`, timing each as AEP sees it. With `--bulk` the destination delivers by Outreach's bulk API.
  * Progress on stderr; stdout gets a summary and one JSON object as its last line.
  *
- *   npm run aep-batch -- [--profiles 1000] [--tries 20] [--max-bytes 1048576] [--bulk] [--port 8817] [--outreach-port 8818]
+ *   npm run aep-batch -- [--profiles 1000] [--tries 20] [--max-bytes 1048576] [--attributes 5] [--bulk] [--port 8817] [--outreach-port 8818]
  */
 import { parseArgs } from "node:util";
 import { adminClient, outreachControl } from "./bench/http.ts";
@@ -24,11 +24,12 @@ const { values: flags } = parseArgs({
 		warmup: { type: "string", default: "3" },
 		"max-bytes": { type: "string", default: String(1024 * 1024) },
 		bulk: { type: "boolean", default: false },
+		attributes: { type: "string", default: "5" },
 		port: { type: "string", default: "8817" },
 		"outreach-port": { type: "string", default: "8818" },
 	},
 });
-const n = (name: "profiles" | "tries" | "warmup" | "max-bytes" | "port" | "outreach-port") => {
+const n = (name: "attributes" | "profiles" | "tries" | "warmup" | "max-bytes" | "port" | "outreach-port") => {
 	const v = Number(flags[name]);
 	if (!Number.isInteger(v) || v < 0) {
 		console.error(`--${name} must be a whole number`);
@@ -36,7 +37,7 @@ const n = (name: "profiles" | "tries" | "warmup" | "max-bytes" | "port" | "outre
 	}
 	return v;
 };
-const cfg = { profiles: n("profiles"), tries: n("tries"), warmup: n("warmup"), maxBytes: n("max-bytes"), bulk: flags.bulk, port: n("port"), outreachPort: n("outreach-port") };
+const cfg = { attributes: Math.min(5, n("attributes")), profiles: n("profiles"), tries: n("tries"), warmup: n("warmup"), maxBytes: n("max-bytes"), bulk: flags.bulk, port: n("port"), outreachPort: n("outreach-port") };
 const started = Date.now();
 const log = (line: string) => process.stderr.write(`[aep-batch ${String(Math.round((Date.now() - started) / 1000)).padStart(3)}s] ${line}\n`);
 
@@ -52,13 +53,15 @@ function batch(t: number): { body: string; segmentId: string } {
 	const profiles: SampleProfile[] = Array.from({ length: cfg.profiles }, (_, i) => ({
 		segmentMembership: { ups: { [segmentId]: { status: "realized", lastQualificationTime: new Date(Date.UTC(2026, 10, 1) + i * 1000).toISOString() } } },
 		identityMap: { OutreachId: [{ id: String(1 + ((t * cfg.profiles + i) % 10_000)) }] },
-		attributes: {
-			firstName: { value: FIRST[i % FIRST.length] },
-			lastName: { value: `${LAST[i % LAST.length]}-${t}-${i}` },
-			title: { value: TITLES[i % TITLES.length] },
-			company: { value: COMPANIES[i % COMPANIES.length] },
-			addressCity: { value: CITIES[i % CITIES.length] },
-		},
+		attributes: Object.fromEntries(
+			Object.entries({
+				firstName: { value: FIRST[i % FIRST.length] },
+				lastName: { value: `${LAST[i % LAST.length]}-${t}-${i}` },
+				title: { value: TITLES[i % TITLES.length] },
+				company: { value: COMPANIES[i % COMPANIES.length] },
+				addressCity: { value: CITIES[i % CITIES.length] },
+			}).slice(0, cfg.attributes),
+		),
 	}));
 	const alias = String(1 + (t % 150));
 	return { body: renderPebble(template("configurable"), aggregatedContext(profiles, { segmentId, status: "realized", alias })), segmentId };
@@ -108,9 +111,12 @@ try {
 	if (cfg.bulk) {
 		// Wait for delivery to say how the batches went out.
 		const outreach = outreachControl(stack.outreachUrl);
-		await new Promise((r) => setTimeout(r, 20_000));
+		await new Promise((r) => setTimeout(r, 30_000));
 		const stats = await outreach.stats();
-		Object.assign(result, { outreachRequests: Object.fromEntries(Object.entries(stats.requests).map(([k, v]) => [k, Object.values(v).reduce((a, b) => a + b, 0)])) });
+		Object.assign(result, {
+			outreachRequests: Object.fromEntries(Object.entries(stats.requests).map(([k, v]) => [k, Object.values(v).reduce((a, b) => a + b, 0)])),
+			outreachBulk: stats.bulk ?? null,
+		});
 	}
 	console.log(`${result.tries} batches of ${result.profiles} profiles (${result.bytes} bytes, ${result.bytesPerProfile} B/profile): p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms, max ${result.maxMs} ms, all 202: ${result.all202}`);
 	console.log(JSON.stringify(result));

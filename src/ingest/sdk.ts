@@ -2,7 +2,7 @@ import { z } from "zod";
 import { AttributeMapping, SegmentMapping, type Mapping, type StoredMapping } from "../destinations/mapping";
 import type { AepAudience } from "../ledger/ledger";
 import { quote } from "../platform/echo";
-import { mapProfile, type Mapped } from "../updates/update";
+import { aepMapping, AEP_IDENTITY_NAMESPACE, mapProfile, type Mapped } from "../updates/update";
 
 /**
  * The body our Destination SDK package's template renders (aep/, README "Connect from AEP"): one audience and
@@ -22,7 +22,7 @@ import { mapProfile, type Mapped } from "../updates/update";
 export const SDK_FORMAT = "aep-outreach/1";
 
 /** The identity namespace the package's configuration declares: AEP's mapping step targets it. */
-export const SDK_IDENTITY_NAMESPACE = "OutreachId";
+export const SDK_IDENTITY_NAMESPACE = AEP_IDENTITY_NAMESPACE;
 
 const Alias = z.union([z.string(), z.number()]);
 const SdkBody = z.object({
@@ -122,12 +122,10 @@ export function mapSdkProfile(
 		const own = ns && typeof ns === "object" ? (ns as Record<string, unknown>)[segmentId] : undefined;
 		if (own === undefined) membership[namespace] = { ...(ns && typeof ns === "object" ? ns : {}), [segmentId]: { status } };
 	}
-	const mapping: StoredMapping = {
-		identityNamespace: SDK_IDENTITY_NAMESPACE,
-		attributes: attributeMappings,
-		segments: request.audiences.map((a) => ({ segmentId: a.segmentId, mappingId: a.mappingId })),
-		statusValues: consoleMapping?.statusValues,
-		revisions: consoleMapping?.revisions ?? {},
-	};
-	return mapProfile({ identityMap: identities, segmentMembership: membership, attributes: values }, mapping, ids);
+	const aep = { segments: request.audiences.map((a) => ({ segmentId: a.segmentId, mappingId: a.mappingId })), attributes: attributeMappings };
+	const mapping = aepMapping(aep, consoleMapping);
+	const mapped = mapProfile({ identityMap: identities, segmentMembership: membership, attributes: values }, mapping, ids);
+	// Kept with the source data, so a replay maps the update as AEP did.
+	if (mapped.kind === "accepted") mapped.source.aep = aep;
+	return mapped;
 }

@@ -6,7 +6,7 @@ import type { DestinationRecord } from "../destinations/records";
 import { gateStub } from "../gate/gate";
 import { log } from "../platform/log";
 import type { Mapping, StoredMapping } from "../destinations/mapping";
-import { fieldsFrom, SourceData, type SegmentRef, type Update } from "../updates/update";
+import { aepMapping, fieldsFrom, SourceData, type SegmentRef, type Update } from "../updates/update";
 import { hourOf, HOUR, Tally, zeroCounts, type CountName, type Counts } from "./counts";
 import { Outbox, sendAtFor } from "./outbox";
 import { DestinationAuthority } from "./record";
@@ -459,21 +459,24 @@ export class Ledger extends DurableObject<Env> {
 	 */
 	async replay(destinationId: string, ids: string[], before = Date.now()): Promise<{ replayed: number; unmappable: number; more: boolean }> {
 		this.destinationId(destinationId);
+		// Updates from the Outreach package carry their own mapping; the others need the console's.
 		const mapping = await this.authority.mapping(destinationId);
-		if (!mapping) return { replayed: 0, unmappable: 0, more: false };
 		const now = Date.now();
 		await this.wakeAt(now + this.outboxLeaseMs);
 		const rows =
 			ids.length === 0
 				? this.sql.exec<Row>(`SELECT * FROM updates WHERE state = 'failed' AND updated_at < ? ORDER BY first_failed_at LIMIT ?`, before, REPLAY_PAGE + 1).toArray()
 				: ids.slice(0, REPLAY_PAGE).flatMap((id) => this.sql.exec<Row>(`SELECT * FROM updates WHERE id = ? AND state = 'failed'`, id).toArray());
-		const more = ids.length === 0 ? rows.length > REPLAY_PAGE : ids.length > REPLAY_PAGE;
+		// Without a console mapping only the package's updates replay: the rest would come back page after page.
+		const more = mapping !== null && (ids.length === 0 ? rows.length > REPLAY_PAGE : ids.length > REPLAY_PAGE);
 		const tally = new Tally();
 		let replayed = 0;
 		let unmappable = 0;
 		for (const row of rows.slice(0, REPLAY_PAGE)) {
 			const source = SourceData.parse(JSON.parse(row.source));
-			const { fields, error } = fieldsFrom(source, mapping);
+			const current = source.aep ? aepMapping(source.aep, mapping) : mapping;
+			if (!current) continue; // no console mapping yet: it stays listed for a later replay
+			const { fields, error } = fieldsFrom(source, current);
 			if (error || Object.keys(fields).length === 0) {
 				const reason = capMessage(`Replay: ${error ?? "the current mapping maps none of this update's data"}`);
 				this.sql.exec(`UPDATE updates SET reason = ?, updated_at = ? WHERE id = ?`, reason, now, row.id);
