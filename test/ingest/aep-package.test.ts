@@ -79,6 +79,17 @@ describe("POST /ingest/:destinationId with the Destination SDK package's body", 
 		expect(verify.warnings).toContainEqual({ path: "segments.0.mappingId", message: expect.stringMatching(/mapped in AEP to Mapping ID 4 .*AEP's Mapping ID wins.*this mapping's 5/) });
 	});
 
+	it("verifies the custom fields of audiences mapped in AEP against Outreach's picklists, with no console mapping", async () => {
+		await resetOutreach({ rateLimit: { limit: 100, windowSeconds: 5 }, fieldRules: { custom4: { type: "inclusion", definition: ["realized", "exited"] } } });
+		const d = await createConnectedDestination();
+		const body = realizedBody.replaceAll('"8101"', '"8501"').replaceAll('"8102"', '"8502"');
+		expect((await post(d.id, d.ingestToken, body)).accepted).toBe(2);
+		const verdict = await adminJson<{ ok: boolean; problems: { mappingId: number; word: string }[] }>(`/api/destinations/${d.id}/mapping/verify`, { method: "POST" });
+		// The raw statuses fit the picklist but for the older word 'existing', which AEP may still send.
+		expect(verdict.ok).toBe(false);
+		expect(verdict.problems.map((p) => [p.mappingId, p.word])).toEqual([[4, "existing"]]);
+	});
+
 	it("accepts the token as a bare Authorization value too", async () => {
 		const d = await createConnectedDestination();
 		const res = await SELF.fetch(`http://localhost/ingest/${d.id}`, {
