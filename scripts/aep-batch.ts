@@ -7,7 +7,7 @@
  * set to `--max-bytes`, timing each as AEP sees it. With `--bulk` the destination delivers by Outreach's bulk API.
  * Progress on stderr; stdout gets a summary and one JSON object as its last line.
  *
- *   npm run aep-batch -- [--profiles 1000] [--tries 20] [--max-bytes 1048576] [--attributes 5] [--bulk] [--port 8817] [--outreach-port 8818]
+ *   npm run aep-batch -- [--profiles 1000] [--tries 20] [--max-bytes 1048576] [--attributes 5] [--bulk] [--window-seconds 3600] [--port 8817] [--outreach-port 8818]
  */
 import { parseArgs } from "node:util";
 import { adminClient, outreachControl } from "./bench/http.ts";
@@ -25,11 +25,12 @@ const { values: flags } = parseArgs({
 		"max-bytes": { type: "string", default: String(1024 * 1024) },
 		bulk: { type: "boolean", default: false },
 		attributes: { type: "string", default: "5" },
+		"window-seconds": { type: "string", default: "3600" },
 		port: { type: "string", default: "8817" },
 		"outreach-port": { type: "string", default: "8818" },
 	},
 });
-const n = (name: "attributes" | "profiles" | "tries" | "warmup" | "max-bytes" | "port" | "outreach-port") => {
+const n = (name: "window-seconds" | "attributes" | "profiles" | "tries" | "warmup" | "max-bytes" | "port" | "outreach-port") => {
 	const v = Number(flags[name]);
 	if (!Number.isInteger(v) || v < 0) {
 		console.error(`--${name} must be a whole number`);
@@ -37,7 +38,7 @@ const n = (name: "attributes" | "profiles" | "tries" | "warmup" | "max-bytes" | 
 	}
 	return v;
 };
-const cfg = { attributes: Math.min(5, n("attributes")), profiles: n("profiles"), tries: n("tries"), warmup: n("warmup"), maxBytes: n("max-bytes"), bulk: flags.bulk, port: n("port"), outreachPort: n("outreach-port") };
+const cfg = { windowSeconds: n("window-seconds"), attributes: Math.min(5, n("attributes")), profiles: n("profiles"), tries: n("tries"), warmup: n("warmup"), maxBytes: n("max-bytes"), bulk: flags.bulk, port: n("port"), outreachPort: n("outreach-port") };
 const started = Date.now();
 const log = (line: string) => process.stderr.write(`[aep-batch ${String(Math.round((Date.now() - started) / 1000)).padStart(3)}s] ${line}\n`);
 
@@ -74,7 +75,7 @@ try {
 	const bytes = Math.max(...bodies.map((b) => Buffer.byteLength(b)));
 	log(`${bodies.length} batches of ${cfg.profiles} profiles rendered: up to ${bytes} bytes (${Math.round(bytes / cfg.profiles)} bytes a profile)`);
 	const outreachUrl = `http://127.0.0.1:${cfg.outreachPort}`;
-	const vars: Record<string, string> = { ...generateDevVars(outreachUrl), INGEST_MAX_BYTES: String(cfg.maxBytes) };
+	const vars: Record<string, string> = { ...generateDevVars(outreachUrl), INGEST_MAX_BYTES: String(cfg.maxBytes), OUTREACH_RATE_WINDOW_SECONDS: String(cfg.windowSeconds) };
 	const stack = await scratch.start({ outreachPort: cfg.outreachPort, vars });
 	const admin = adminClient(stack.workerUrl, vars.ADMIN_TOKEN!);
 	const d = await admin<{ id: string; ingestToken: string }>("POST", "/api/destinations", { name: "AEP batch", description: "npm run aep-batch" }, 201);
@@ -109,10 +110,14 @@ try {
 		bulk: cfg.bulk,
 	};
 	if (cfg.bulk) {
-		// Wait for delivery to say how the batches went out.
+		// Wait for delivery (bulk groups gather for a quarter of the rate window) to say how the batches went out.
 		const outreach = outreachControl(stack.outreachUrl);
-		await new Promise((r) => setTimeout(r, 30_000));
-		const stats = await outreach.stats();
+		const until = Date.now() + Math.max(30_000, (cfg.windowSeconds / 4) * 1000 + 60_000);
+		let stats = await outreach.stats();
+		while (Date.now() < until && !((stats.bulk?.items ?? 0) >= cfg.tries * cfg.profiles)) {
+			await new Promise((r) => setTimeout(r, 5_000));
+			stats = await outreach.stats();
+		}
 		Object.assign(result, {
 			outreachRequests: Object.fromEntries(Object.entries(stats.requests).map(([k, v]) => [k, Object.values(v).reduce((a, b) => a + b, 0)])),
 			outreachBulk: stats.bulk ?? null,
