@@ -37,6 +37,7 @@ export const activityApi = new Hono<{ Bindings: Env }>()
 		return c.json({
 			totals: ledger.totals,
 			segments: ledger.segments,
+			aepAudiences: ledger.aepAudiences,
 			hours: ledger.hours,
 			budget: {
 				limit: budget.limit,

@@ -7,7 +7,7 @@ import { ApiError } from "../platform/errors";
 import { gateStub, type Gate } from "../gate/gate";
 import { log } from "../platform/log";
 import { ledgerStub } from "../ledger/ledger";
-import { fieldSources, Mapping, mappingWarnings, SegmentStatus, sharedFieldWarnings, statusWord, type StoredMapping } from "../destinations/mapping";
+import { aepMappingConflicts, fieldSources, Mapping, mappingWarnings, SegmentStatus, sharedFieldWarnings, statusWord, type StoredMapping } from "../destinations/mapping";
 import { customField } from "../outreach/attributes";
 import { describeOutreachError, outreachRequest, type OutreachResponse } from "../outreach/api";
 import { jsonBody } from "../http/validation";
@@ -188,11 +188,16 @@ export const mappingApi = new Hono<{ Bindings: Env }>()
 	})
 	.post("/:id/mapping/verify", loadDestination, async (c) => {
 		const id = c.var.destination.id;
-		const mapping = await ledgerStub(c.env, id).mapping(id);
-		if (!mapping) throw new ApiError("conflict", `Destination '${id}' has no mapping to verify. Save one with PUT /api/destinations/${id}/mapping first.`);
+		const ledger = ledgerStub(c.env, id);
+		const [stored, aep] = await Promise.all([ledger.mapping(id), ledger.aepAudiences()]);
+		if (!stored && aep.length === 0)
+			throw new ApiError("conflict", `Destination '${id}' has no mapping to verify. Save one with PUT /api/destinations/${id}/mapping first, or let AEP send audiences mapped in AEP.`);
+		const mapping: StoredMapping = stored ?? { identityNamespace: "OutreachId", attributes: [], segments: [], revisions: {} };
 		const rules = await fieldRules(c.env, c.var.destination);
-		const problems = verifyMapping(mapping, rules);
-		const warnings = sharedFieldWarnings(mapping, await otherMappings(c.env, id));
+		// Audiences mapped in AEP write their custom fields with the same status words: the same picklists apply.
+		const fromAep = aep.filter((a) => !mapping.segments.some((s) => s.mappingId === a.mappingId));
+		const problems = verifyMapping({ ...mapping, segments: [...mapping.segments, ...fromAep.map((a) => ({ segmentId: a.segmentId, mappingId: a.mappingId }))] }, rules);
+		const warnings = [...sharedFieldWarnings(mapping, await otherMappings(c.env, id)), ...aepMappingConflicts(mapping, aep)];
 		return c.json({ ok: problems.length === 0, problems, warnings });
 	});
 

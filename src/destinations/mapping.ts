@@ -171,3 +171,25 @@ export function sharedFieldWarnings(
 	mapping.attributes.forEach((a, i) => check(a.target, `attributes.${i}.target`));
 	return warnings;
 }
+
+/**
+ * Segments the console maps to another Mapping ID than the one typed in AEP's scheduling step (Destination SDK
+ * package). AEP's wins for the bodies the package sends, so the console's is not what Outreach gets.
+ */
+export function aepMappingConflicts(
+	mapping: Pick<Mapping, "segments">,
+	aep: readonly { segmentId: string; mappingId: number }[],
+): { path: string; message: string }[] {
+	const fromAep = new Map(aep.map((a) => [a.segmentId, a.mappingId]));
+	return mapping.segments.flatMap((s, i) => {
+		const theirs = fromAep.get(s.segmentId);
+		return theirs === undefined || theirs === s.mappingId
+			? []
+			: [
+					{
+						path: `segments.${i}.mappingId`,
+						message: `Segment ${s.segmentId} is mapped in AEP to Mapping ID ${theirs} (custom${theirs}); AEP's Mapping ID wins for what AEP's Outreach destination sends, so this mapping's ${s.mappingId} (custom${s.mappingId}) is not used for it. Change one of them so they agree.`,
+					},
+				];
+	});
+}

@@ -47,7 +47,7 @@ export async function readLimited(req: Request, max: number): Promise<Uint8Array
 	const tooLarge = () =>
 		new ApiError(
 			"payload_too_large",
-			`The body is larger than ${max} bytes (${inUnits(max)}, INGEST_MAX_BYTES), the most this destination reads in one request. Send fewer profiles per request (AEP sends at most 10).`,
+			`The body is larger than ${max} bytes (${inUnits(max)}, INGEST_MAX_BYTES), the most this destination reads in one request. Send fewer profiles per request (AEP's HTTP API destination sends at most 10; the Outreach package's configurable aggregation at least 1,000, about 370 KB).`,
 		);
 	if (declared > max) throw tooLarge();
 	if (!req.body) return new Uint8Array();

@@ -11,7 +11,8 @@ import { ledgerStub, type Receipt } from "../ledger/ledger";
 import type { IngestAnswer } from "../ledger/requests";
 import { log } from "../platform/log";
 import { count } from "../platform/metrics";
-import { mapProfile } from "../updates/update";
+import { mapProfile, type Mapped } from "../updates/update";
+import { isSdkBody, mapSdkProfile, readSdkBody, type SdkRequest } from "./sdk";
 
 function executionCtx(c: Context) {
 	try {
@@ -32,6 +33,18 @@ export const ingestApp = new Hono<{ Bindings: Env }>();
 
 const UNAUTHORIZED = "Unknown destination or wrong ingest token. Use the ingest URL and bearer token shown on the destination's Set up AEP page.";
 
+/**
+ * The ingest token: `Authorization: Bearer <token>`, or the bare token as the whole Authorization value. AEP's
+ * docs do not say how a Destination SDK destination with BEARER customer authentication places the token, so
+ * both readings are accepted (README "Connect from AEP"); either way it is compared in constant time.
+ */
+function ingestToken(header: string | undefined): string {
+	const bearer = bearerToken(header);
+	if (bearer) return bearer;
+	const bare = (header ?? "").trim();
+	return /^[A-Za-z0-9._~+/=-]{16,512}$/.test(bare) ? bare : "";
+}
+
 async function bodyHash(bytes: Uint8Array): Promise<string> {
 	const digest = await crypto.subtle.digest("SHA-256", bytes);
 	return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
@@ -41,7 +54,7 @@ ingestApp.post("/:destinationId", async (c) => {
 	const started = Date.now();
 	const destinationId = c.req.param("destinationId");
 	const store = destinationStore(c.env);
-	const presented = bearerToken(c.req.header("Authorization")) ?? "";
+	const presented = ingestToken(c.req.header("Authorization"));
 	const [destination, presentedHash] = await Promise.all([
 		destinationId.length <= 64 ? store.get(destinationId) : Promise.resolve(null),
 		sha256Hex(presented),
@@ -55,22 +68,33 @@ ingestApp.post("/:destinationId", async (c) => {
 	}
 
 	const bytes = await readLimited(c.req.raw, config(c.env).INGEST_MAX_BYTES);
-	const entries = parseBody(new TextDecoder().decode(bytes));
+	let entries = parseBody(new TextDecoder().decode(bytes));
 	if (typeof entries === "string") throw new ApiError("bad_request", entries);
+	// The Destination SDK package's body (src/ingest/sdk.ts): one object carrying its own Mapping IDs.
+	let sdk: SdkRequest | undefined;
+	if (entries.length === 1 && isSdkBody(entries[0]!.value)) {
+		const read = readSdkBody(entries[0]!.value);
+		if (typeof read === "string") throw new ApiError("bad_request", read);
+		sdk = read;
+		entries = read.profiles.map((value, index) => ({ index, value }));
+	}
 
 	const mapping = await store.getMapping(destinationId);
 	const requestId = crypto.randomUUID();
 	const receipt: Receipt = { destinationId, requestId, at: started, bodyHash: await bodyHash(bytes), accepted: [], rejected: [], skipped: 0 };
+	if (sdk) receipt.aepAudiences = sdk.audiences;
 	for (const entry of entries) {
 		if (entry.error !== undefined) {
 			receipt.rejected.push({ index: entry.index, error: entry.error, segments: [] });
 			continue;
 		}
-		if (!mapping) {
+		const ids = { id: `${requestId}:${entry.index}`, observedAt: started, seq: entry.index };
+		let mapped: Mapped;
+		if (sdk) mapped = mapSdkProfile(sdk, entry.value, mapping, ids);
+		else if (!mapping) {
 			receipt.skipped++;
 			continue;
-		}
-		const mapped = mapProfile(entry.value, mapping, { id: `${requestId}:${entry.index}`, observedAt: started, seq: entry.index });
+		} else mapped = mapProfile(entry.value, mapping, ids);
 		if (mapped.kind === "skipped") receipt.skipped++;
 		else if (mapped.kind === "rejected") receipt.rejected.push({ index: entry.index, error: capMessage(mapped.error, 500), segments: mapped.segments });
 		else if (updateBytes(mapped.update) > MESSAGE_BYTES)

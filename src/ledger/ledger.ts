@@ -6,7 +6,7 @@ import type { DestinationRecord } from "../destinations/records";
 import { gateStub } from "../gate/gate";
 import { log } from "../platform/log";
 import type { Mapping, StoredMapping } from "../destinations/mapping";
-import { fieldsFrom, SourceData, type SegmentRef, type Update } from "../updates/update";
+import { aepMapping, fieldsFrom, SourceData, type SegmentRef, type Update } from "../updates/update";
 import { hourOf, HOUR, Tally, zeroCounts, type CountName, type Counts } from "./counts";
 import { Outbox, sendAtFor } from "./outbox";
 import { DestinationAuthority } from "./record";
@@ -38,7 +38,15 @@ export type Receipt = {
 	accepted: { update: Update; segments: SegmentRef[]; source: SourceData }[];
 	rejected: { index: number; error: string; segments: SegmentRef[] }[];
 	skipped: number;
+	/** The audiences a Destination SDK package body named, with the Mapping ID typed in AEP (src/ingest/sdk.ts). */
+	aepAudiences?: AepAudience[];
 };
+
+/** An audience mapped in AEP (its scheduling step's Mapping ID), as the package's bodies name it. */
+export type AepAudience = { segmentId: string; namespace: string; mappingId: number };
+
+/** An audience mapped in AEP as the ledger has seen it, with its activity counts. */
+export type AepAudienceView = AepAudience & { firstSeen: string; lastSeen: string } & Omit<Counts, "held">;
 
 
 export type Failure = {
@@ -54,6 +62,8 @@ export type Failure = {
 export type LedgerActivity = {
 	totals: Counts;
 	segments: ({ segmentId: string; mappingId: number } & Omit<Counts, "held">)[];
+	/** Audiences mapped in AEP (Destination SDK package), newest first. */
+	aepAudiences: AepAudienceView[];
 	hours: ({ hour: string } & Omit<Counts, "held">)[];
 	/** The oldest update still pending and not held (a paused destination does not look stuck). */
 	oldestPendingAt: string | null;
@@ -124,6 +134,8 @@ export class Ledger extends DurableObject<Env> {
 			CREATE TABLE IF NOT EXISTS counts (scope TEXT NOT NULL, key TEXT NOT NULL, name TEXT NOT NULL,
 				n INTEGER NOT NULL, PRIMARY KEY (scope, key, name));
 			CREATE TABLE IF NOT EXISTS segments (segment_id TEXT PRIMARY KEY, mapping_id INTEGER NOT NULL);
+			CREATE TABLE IF NOT EXISTS aep_audiences (segment_id TEXT PRIMARY KEY, namespace TEXT NOT NULL, mapping_id INTEGER NOT NULL,
+				first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL);
 			CREATE TABLE IF NOT EXISTS errors (seq INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, kind TEXT NOT NULL,
 				update_id TEXT, prospect_id INTEGER, message TEXT NOT NULL);
 			CREATE TABLE IF NOT EXISTS claims (key TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);
@@ -279,6 +291,18 @@ export class Ledger extends DurableObject<Env> {
 			tally.add("skipped", receipt.skipped, hour, []);
 		}
 		tally.write(this.sql);
+		// One row per audience mapped in AEP: its latest Mapping ID and when it was first and last seen.
+		for (const a of receipt.aepAudiences ?? [])
+			this.sql.exec(
+				`INSERT INTO aep_audiences (segment_id, namespace, mapping_id, first_seen, last_seen) VALUES (?, ?, ?, ?, ?)
+				 ON CONFLICT (segment_id) DO UPDATE SET namespace = excluded.namespace, mapping_id = excluded.mapping_id,
+				 first_seen = MIN(first_seen, excluded.first_seen), last_seen = MAX(last_seen, excluded.last_seen)`,
+				a.segmentId,
+				a.namespace,
+				a.mappingId,
+				receipt.at,
+				receipt.at,
+			);
 		const answer: IngestAnswer = {
 			accepted: receipt.accepted.length,
 			skipped: receipt.skipped,
@@ -435,21 +459,24 @@ export class Ledger extends DurableObject<Env> {
 	 */
 	async replay(destinationId: string, ids: string[], before = Date.now()): Promise<{ replayed: number; unmappable: number; more: boolean }> {
 		this.destinationId(destinationId);
+		// Updates from the Outreach package carry their own mapping; the others need the console's.
 		const mapping = await this.authority.mapping(destinationId);
-		if (!mapping) return { replayed: 0, unmappable: 0, more: false };
 		const now = Date.now();
 		await this.wakeAt(now + this.outboxLeaseMs);
 		const rows =
 			ids.length === 0
 				? this.sql.exec<Row>(`SELECT * FROM updates WHERE state = 'failed' AND updated_at < ? ORDER BY first_failed_at LIMIT ?`, before, REPLAY_PAGE + 1).toArray()
 				: ids.slice(0, REPLAY_PAGE).flatMap((id) => this.sql.exec<Row>(`SELECT * FROM updates WHERE id = ? AND state = 'failed'`, id).toArray());
-		const more = ids.length === 0 ? rows.length > REPLAY_PAGE : ids.length > REPLAY_PAGE;
+		// Without a console mapping only the package's updates replay: the rest would come back page after page.
+		const more = mapping !== null && (ids.length === 0 ? rows.length > REPLAY_PAGE : ids.length > REPLAY_PAGE);
 		const tally = new Tally();
 		let replayed = 0;
 		let unmappable = 0;
 		for (const row of rows.slice(0, REPLAY_PAGE)) {
 			const source = SourceData.parse(JSON.parse(row.source));
-			const { fields, error } = fieldsFrom(source, mapping);
+			const current = source.aep ? aepMapping(source.aep, mapping) : mapping;
+			if (!current) continue; // no console mapping yet: it stays listed for a later replay
+			const { fields, error } = fieldsFrom(source, current);
 			if (error || Object.keys(fields).length === 0) {
 				const reason = capMessage(`Replay: ${error ?? "the current mapping maps none of this update's data"}`);
 				this.sql.exec(`UPDATE updates SET reason = ?, updated_at = ? WHERE id = ?`, reason, now, row.id);
@@ -538,6 +565,7 @@ export class Ledger extends DurableObject<Env> {
 		return {
 			totals,
 			segments: [...segs].map(([segmentId, c]) => ({ segmentId, mappingId: mappingIds.get(segmentId) ?? 0, ...withoutHeld(c) })),
+			aepAudiences: this.aepAudiences().map((a) => ({ ...a, ...withoutHeld(segs.get(a.segmentId) ?? zeroCounts()) })),
 			hours: [...hours].map(([h, c]) => ({ hour: new Date(h).toISOString(), ...withoutHeld(c) })),
 			oldestPendingAt: oldest === null ? null : new Date(oldest).toISOString(),
 			waiting: this.waiting(),
@@ -548,6 +576,22 @@ export class Ledger extends DurableObject<Env> {
 				.toArray()
 				.map((e) => ({ at: new Date(e.at).toISOString(), kind: e.kind, updateId: e.update_id, prospectId: e.prospect_id, message: e.message })),
 		};
+	}
+
+	/** The audiences mapped in AEP that this destination has received, newest first (for the console and mapping/verify). */
+	aepAudiences(): (AepAudience & { firstSeen: string; lastSeen: string })[] {
+		return this.sql
+			.exec<{ segment_id: string; namespace: string; mapping_id: number; first_seen: number; last_seen: number }>(
+				`SELECT * FROM aep_audiences ORDER BY last_seen DESC LIMIT 500`,
+			)
+			.toArray()
+			.map((r) => ({
+				segmentId: r.segment_id,
+				namespace: r.namespace,
+				mappingId: r.mapping_id,
+				firstSeen: new Date(r.first_seen).toISOString(),
+				lastSeen: new Date(r.last_seen).toISOString(),
+			}));
 	}
 
 	/** Updates waiting to be delivered and not held (the backlog this destination adds to its Outreach user's). */

@@ -69,8 +69,35 @@ export const SourceData = z.object({
 	seq: z.number(),
 	segments: dictionaryOf(z.object({ status: SegmentStatus, lastQualificationTime: z.string().optional() })),
 	attributes: dictionaryOf(z.unknown()),
+	/**
+	 * The mapping a Destination SDK package body carried (AEP's Mapping IDs, attributes by their Outreach names),
+	 * so a replay maps the update as AEP did, not by the console's mapping. Absent for the other bodies.
+	 */
+	aep: z
+		.object({
+			segments: z.array(z.object({ segmentId: z.string(), mappingId: z.number().int() })),
+			attributes: z.array(z.object({ source: z.string(), target: z.string() })),
+		})
+		.optional(),
 });
 export type SourceData = z.infer<typeof SourceData>;
+
+/** The identity namespace the Destination SDK package declares: AEP's mapping step targets it. */
+export const AEP_IDENTITY_NAMESPACE = "OutreachId";
+
+/**
+ * The mapping for an update from the Destination SDK package: AEP's Mapping IDs and attribute names, with the
+ * console's status words and field revisions (so the ordering contract applies unchanged).
+ */
+export function aepMapping(aep: NonNullable<SourceData["aep"]>, consoleMapping: StoredMapping | null): StoredMapping {
+	return {
+		identityNamespace: AEP_IDENTITY_NAMESPACE,
+		segments: aep.segments,
+		attributes: aep.attributes,
+		statusValues: consoleMapping?.statusValues,
+		revisions: consoleMapping?.revisions ?? {},
+	};
+}
 
 /** The segments an update touches, for per-segment counts. */
 export type SegmentRef = { segmentId: string; mappingId: number };

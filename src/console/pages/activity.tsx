@@ -164,6 +164,65 @@ function Segments({ activity, mapping }: { activity: Activity; mapping: MappingA
 	);
 }
 
+/**
+ * Audiences mapped in AEP (Destination SDK package): their Mapping ID comes with every request, so they need no
+ * row in our mapping. Where our mapping gives the same segment another Mapping ID, AEP's wins: shown here.
+ */
+function AepAudiences({ activity, mapping, now }: { activity: Activity; mapping: MappingAnswer | null; now: number }) {
+	const ours = new Map((mapping?.segments ?? []).map((s) => [s.segmentId, s.mappingId] as const));
+	return (
+		<section class="card flush">
+			<div class="card-head">
+				<div>
+					<h2>Audiences mapped in AEP</h2>
+					<p class="small muted">Sent by the Outreach destination package with the Mapping ID typed in AEP's scheduling step; AEP's Mapping ID wins over this destination's mapping.</p>
+				</div>
+			</div>
+			<div class="table-wrap">
+				<table class="table" data-testid="aep-audiences">
+					<thead>
+						<tr>
+							<th>Segment</th>
+							<th>Mapping ID</th>
+							<th>First seen</th>
+							<th>Last seen</th>
+							{(["received", ...SERIES] as const).map((k) => (
+								<th class="num">{k}</th>
+							))}
+						</tr>
+					</thead>
+					<tbody>
+						{activity.aepAudiences.map((a) => {
+							const inOurs = ours.get(a.segmentId);
+							return (
+								<tr>
+									<td>
+										<div class="mono small">{a.segmentId}</div>
+										<div class="small muted">namespace {a.namespace}</div>
+									</td>
+									<td class="nowrap">
+										Custom field {a.mappingId}
+										{inOurs !== undefined && inOurs !== a.mappingId && (
+											<div class="small bad" data-testid="aep-conflict">
+												conflict: this destination's mapping says {inOurs}; AEP's {a.mappingId} is used
+											</div>
+										)}
+									</td>
+									<td class="nowrap" title={utc(a.firstSeen)}>{relative(a.firstSeen, now)}</td>
+									<td class="nowrap" title={utc(a.lastSeen)}>{relative(a.lastSeen, now)}</td>
+									{(["received", ...SERIES] as const).map((k) => (
+										<td class="num">{num(a[k])}</td>
+									))}
+								</tr>
+							);
+						})}
+					</tbody>
+				</table>
+			</div>
+		</section>
+	);
+}
+
 function Failures({ d, failures, csrf, now }: { d: Destination; failures: Failure[]; csrf: string; now: number }) {
 	const action = destinationPath(d.id, "/failures/replay");
 	return (
@@ -364,6 +423,7 @@ async function activityPage(c: ConsoleContext, d: Destination, notice?: string, 
 				</div>
 				<Segments activity={a} mapping={mapping.ok ? mapping.data : null} />
 			</section>
+			{a.aepAudiences.length > 0 && <AepAudiences activity={a} mapping={mapping.ok ? mapping.data : null} now={now} />}
 			<Failures d={d} failures={list} csrf={c.var.csrf} now={now} />
 			<RecentErrors items={a.recentErrors} now={now} />
 		</Shell>,

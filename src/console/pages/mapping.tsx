@@ -173,7 +173,7 @@ function mappingPage(c: ConsoleContext, d: Destination, props: MappingPageProps)
 				</Callout>
 			)}
 			{verify && verify.warnings.length > 0 && (
-				<Callout tone="warn" title="Another destination writes the same fields." testid="verify-warnings">
+				<Callout tone="warn" title="Another destination, or AEP's own Mapping IDs, write the same fields." testid="verify-warnings">
 					<ul>
 						{verify.warnings.map((w) => (
 							<li>{w.message}</li>
