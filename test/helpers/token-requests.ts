@@ -55,6 +55,18 @@ export const late =
 		await new Promise((resolve) => setTimeout(resolve, ms));
 		return forward();
 	};
+/** The real answer, held until `release()`: a refresh that stays in flight until the test has done its part, however slow the machine. */
+export function held(): { answer: Answer; release: () => void } {
+	let release!: () => void;
+	const released = new Promise<void>((resolve) => (release = resolve));
+	return {
+		answer: async (forward) => {
+			await released;
+			return forward();
+		},
+		release,
+	};
+}
 /** A network failure (no answer at all). */
 export const networkDown = (): Response => {
 	throw new TypeError("Network connection lost.");

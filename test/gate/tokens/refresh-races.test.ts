@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { app } from "../../../src/app";
 import { gateStub } from "../../../src/gate/gate";
 import { admin, connectDestination, createConnectedDestination, createDestination, gateAccessToken, repGate, resetOutreach, sleep } from "../../helpers/control";
-import { late, watchTokenRequests } from "../../helpers/token-requests";
+import { held, watchTokenRequests } from "../../helpers/token-requests";
 
 /** What happens to callers when the grant changes while its refresh is still in flight. */
 
@@ -14,27 +14,30 @@ beforeEach(async () => {
 });
 afterEach(() => watch.restore());
 
-/** A connected destination whose access token has expired, and a refresh for it held in flight for 400 ms. */
+/** A connected destination whose access token has expired, and a refresh for it held in flight until `release()`. */
 async function refreshInFlight() {
 	const { id } = await createConnectedDestination();
 	await sleep(1_100);
-	watch.answerNext(late(400));
+	const refresh = held();
+	watch.answerNext(refresh.answer);
 	const callers = Promise.all(Array.from({ length: 5 }, () => gateAccessToken(id)));
 	await sleep(100);
-	return { id, callers };
+	return { id, callers, release: refresh.release };
 }
 
 describe("a refresh in flight when", () => {
 	it("the connection is marked lost: callers get reconnect_required, and it stays so", async () => {
-		const { id, callers } = await refreshInFlight();
+		const { id, callers, release } = await refreshInFlight();
 		await gateStub(env, repGate()).markReconnectRequired(id, "scope missing");
+		release();
 		for (const r of await callers) expect(r).toMatchObject({ status: "reconnect_required", reason: "scope missing" });
 		expect(await gateAccessToken(id)).toMatchObject({ status: "reconnect_required" });
 	});
 
 	it("the connection is removed: callers get not_connected, and nothing comes back", async () => {
-		const { id, callers } = await refreshInFlight();
+		const { id, callers, release } = await refreshInFlight();
 		expect((await admin(`/api/destinations/${id}/connection`, { method: "DELETE" })).status).toBe(200);
+		release();
 		for (const r of await callers) expect(r).toMatchObject({ status: "not_connected" });
 		expect(await gateStub(env, repGate()).connection(id)).toBeNull();
 		expect(await env.CONFIG.get(`connection:${id}`)).toBeNull();
@@ -44,10 +47,12 @@ describe("a refresh in flight when", () => {
 		await resetOutreach({ accessTokenTtlSeconds: 2 });
 		const { id } = await createConnectedDestination();
 		await sleep(2_100);
-		watch.answerNext(late(600));
+		const refresh = held();
+		watch.answerNext(refresh.answer);
 		const callers = Promise.all(Array.from({ length: 5 }, () => gateAccessToken(id)));
 		await sleep(100);
 		await connectDestination(id); // stores a new grant while the old one's refresh is in flight
+		refresh.release();
 		const fromNewGrant = await gateAccessToken(id);
 		expect(fromNewGrant.ok).toBe(true);
 		for (const r of await callers) expect(r).toEqual(fromNewGrant);
