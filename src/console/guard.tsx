@@ -87,7 +87,8 @@ export const requireSession = createMiddleware<ConsoleEnv>(async (c, next) => {
 	}
 	c.set("session", session);
 	c.set("csrf", await csrfToken(c.env, session.id));
-	c.set("client", apiClient(c.env, new URL(c.req.url).origin, executionCtx(c)));
+	c.set("principal", session.principal);
+	c.set("client", apiClient(c.env, new URL(c.req.url).origin, session.principal, executionCtx(c)));
 	if (!SAFE.test(c.req.method)) {
 		const body = await c.req.parseBody();
 		if (!(await isValidCsrfToken(c.env, session.id, body[CSRF_FIELD])))
