@@ -677,13 +677,15 @@ export class Ledger extends DurableObject<Env> {
 			const state: TraceState = r.state === "pending" && r.hold ? "held" : r.state;
 			const payload = r.payload ? (JSON.parse(r.payload) as Partial<Update>) : null;
 			// A delivered update no longer carries its payload: its fields are mapped again from its source data.
-			let mapped: Record<string, { value: unknown }> = payload?.fields ?? {};
-			if (!payload?.fields && mapping) {
-				const source = SourceData.safeParse(JSON.parse(r.source));
-				if (source.success) mapped = fieldsFrom(source.data, mapping).fields;
+			const source = SourceData.safeParse(JSON.parse(r.source));
+			const mapped: Record<string, { value: unknown }> = { ...(mapping && source.success ? fieldsFrom(source.data, mapping).fields : {}), ...(payload?.fields ?? {}) };
+			const failedFields = new Set(r.failed_fields ? (JSON.parse(r.failed_fields) as string[]) : []);
+			for (const field of failedFields) mapped[field] ??= { value: null };
+			for (const [field, f] of Object.entries(mapped)) {
+				// A failed update fails only the fields Outreach refused; its other fields were written.
+				const fieldState: TraceState = r.state === "failed" && !failedFields.has(field) ? "delivered" : state;
+				if (!fields.has(field)) fields.set(field, { field, value: f.value, state: fieldState, at: iso(r.updated_at), updateId: r.id, receivedAt: iso(r.received_at) });
 			}
-			for (const [field, f] of Object.entries(mapped))
-				if (!fields.has(field)) fields.set(field, { field, value: f.value, state, at: iso(r.updated_at), updateId: r.id, receivedAt: iso(r.received_at) });
 			events.push({ at: iso(r.received_at), kind: "received", updateId: r.id, detail: `segments ${(JSON.parse(r.segments) as SegmentRef[]).map((x) => x.segmentId).join(", ") || "none"}` });
 			if (r.first_failed_at !== null) events.push({ at: iso(r.first_failed_at), kind: "failed", updateId: r.id, detail: r.reason ?? "failed" });
 			if (r.first_failed_at !== null && r.state !== "failed") events.push({ at: iso(r.updated_at), kind: "replayed", updateId: r.id, detail: `now ${state}` });
