@@ -5,7 +5,8 @@ import { secureHeaders } from "hono/secure-headers";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { adminTokenProblem } from "../auth/admin-token";
 import { config, ConfigError } from "../platform/config";
-import { CSRF_FIELD, csrfToken, isValidCsrfToken, readSession } from "../auth/session";
+import { ACCESS_HEADER, AccessConfigError, accessConfig, verifyAccess } from "../auth/access";
+import { CSRF_FIELD, csrfToken, isValidCsrfToken, readSession, type SignedIn } from "../auth/session";
 import { apiClient, type ApiFailure } from "../api/client";
 import { Callout } from "./components";
 import type { ConsoleContext, ConsoleEnv } from "./context";
@@ -73,11 +74,17 @@ export function barePage(c: Context, status: ContentfulStatusCode, title: string
 export const requireSession = createMiddleware<ConsoleEnv>(async (c, next) => {
 	const problem = adminTokenProblem(c.env);
 	if (problem) return barePage(c, 500, "The console is not configured", <p>{problem}</p>);
-	let session;
+	let session: SignedIn | null;
 	try {
-		session = await readSession(c);
+		// Behind Cloudflare Access every request carries the person's JWT: it is the session (checked each time).
+		const jwt = accessConfig(c.env) ? c.req.header(ACCESS_HEADER) : undefined;
+		if (jwt) {
+			const access = await verifyAccess(c.env, jwt);
+			if (!access.ok) return barePage(c, 403, "No entry", <p>{access.reason}</p>);
+			session = { id: access.sessionId, expiresAt: access.expiresAt, principal: access.principal };
+		} else session = await readSession(c);
 	} catch (err) {
-		if (err instanceof ConfigError) return barePage(c, 500, "The console is not configured", <p>{err.message}</p>);
+		if (err instanceof ConfigError || err instanceof AccessConfigError) return barePage(c, 500, "The console is not configured", <p>{err.message}</p>);
 		throw err;
 	}
 	if (!session) {
@@ -111,7 +118,7 @@ export const requireSession = createMiddleware<ConsoleEnv>(async (c, next) => {
 /** A console page with a message instead of content (not found, or the API refused). */
 export function messagePage(c: ConsoleContext, status: ContentfulStatusCode, title: string, body: Child) {
 	return c.html(
-		<Shell title={title} csrf={c.var.csrf}>
+		<Shell title={title} csrf={c.var.csrf} principal={c.var.principal}>
 			<div class="crumbs">
 				<a href="/">Destinations</a>
 			</div>

@@ -289,7 +289,7 @@ async function activityPage(c: ConsoleContext, d: Destination, notice?: string, 
 	const a = activity.data;
 	const list = failures.ok ? failures.data.failures : [];
 	return c.html(
-		<Shell title={`Activity · ${d.name}`} csrf={c.var.csrf}>
+		<Shell title={`Activity · ${d.name}`} csrf={c.var.csrf} principal={c.var.principal}>
 			<DestinationHeader
 				destination={d}
 				tab="activity"

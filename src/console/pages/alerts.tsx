@@ -30,7 +30,7 @@ function alertsPage(c: ConsoleContext, d: Destination, p: Props) {
 	const inv = (path: string) => (p.problems.some((x) => x.path === path) ? "true" : undefined);
 	const state = Object.entries(p.state ?? {});
 	return c.html(
-		<Shell title={`Alerts · ${d.name}`} csrf={csrf}>
+		<Shell title={`Alerts · ${d.name}`} csrf={csrf} principal={c.var.principal}>
 			<DestinationHeader destination={d} tab="alerts" />
 			{p.notice && <Callout tone="ok" testid="flash">{p.notice}</Callout>}
 			{p.error && <Callout tone="bad" title={p.error} />}

@@ -187,7 +187,7 @@ export async function overviewPage(c: ConsoleContext, d: Destination, opts: Over
 			: notice(c, { saved: "Details saved.", disconnected: "Disconnected from Outreach. Updates are held until you connect again." });
 	const status = opts.form?.problems.length || opts.form?.message || opts.error ? 400 : 200;
 	return c.html(
-		<Shell title={d.name} csrf={csrf}>
+		<Shell title={d.name} csrf={csrf} principal={c.var.principal}>
 			<DestinationHeader destination={d} tab="overview" />
 			<PublicBaseWarning env={c.env} />
 			{flash && <Callout tone="ok" testid="flash">{flash}</Callout>}

@@ -26,7 +26,7 @@ async function listPage(c: ConsoleContext) {
 		return { d, today: a?.ok ? receivedToday(a.data) : null, failed: a?.ok ? a.data.totals.failed : 0 };
 	});
 	return c.html(
-		<Shell title="Destinations" csrf={c.var.csrf}>
+		<Shell title="Destinations" csrf={c.var.csrf} principal={c.var.principal}>
 			<div class="page-head">
 				<div>
 					<h1>Destinations</h1>
@@ -104,7 +104,7 @@ function DestinationRow({ d, today, failed }: { d: Destination; today: number | 
 
 function newPage(c: ConsoleContext, values: { name: string; description: string }, problems: Problem[], message?: string) {
 	return c.html(
-		<Shell title="New destination" csrf={c.var.csrf}>
+		<Shell title="New destination" csrf={c.var.csrf} principal={c.var.principal}>
 			<div class="crumbs">
 				<a href="/">Destinations</a> / New
 			</div>

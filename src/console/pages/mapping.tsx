@@ -139,7 +139,7 @@ function mappingPage(c: ConsoleContext, d: Destination, props: MappingPageProps)
 	const attrRows = [...draft.attributes, ...Array.from({ length: SPARE_ROWS }, () => ({ source: "", target: "" }))];
 	const status = problems.length || props.message ? 400 : 200;
 	return c.html(
-		<Shell title={`Mapping · ${d.name}`} csrf={csrf}>
+		<Shell title={`Mapping · ${d.name}`} csrf={csrf} principal={c.var.principal}>
 			<DestinationHeader destination={d} tab="mapping" />
 			{props.notice && <Callout tone="ok" testid="flash">{props.notice}</Callout>}
 			{props.remapped && props.remapped.length > 0 && <RemapNotice fields={props.remapped} />}

@@ -29,7 +29,7 @@ function curlExample(d: Destination, m: MappingAnswer | null, token: string | un
 function setupPage(c: ConsoleContext, d: Destination, m: MappingAnswer | null, token?: string) {
 	const csrf = c.var.csrf;
 	return c.html(
-		<Shell title={`Set up AEP · ${d.name}`} csrf={csrf}>
+		<Shell title={`Set up AEP · ${d.name}`} csrf={csrf} principal={c.var.principal}>
 			<DestinationHeader destination={d} tab="setup" />
 			<PublicBaseWarning env={c.env} />
 			{token && (
