@@ -5,7 +5,7 @@ import { bearerToken } from "../http/bearer";
 import { log } from "../platform/log";
 import { looksLikeApiKey, verifyApiKey } from "./keys";
 import type { Principal } from "./principal";
-import { clientKey, noteWrongAdminToken, throttledMessage } from "./throttle";
+import { noteWrongToken, throttledMessage } from "./throttle";
 
 const MIN_ADMIN_TOKEN = 32;
 
@@ -48,7 +48,7 @@ export const requireAdmin = createMiddleware<Authenticated>(async (c, next) => {
 	const principal = presented ? await principalOf(c.env, presented) : null;
 	if (!principal) {
 		// Only a presented, wrong token is a guess; the right one was checked first and is never throttled.
-		const retryAfter = presented ? noteWrongAdminToken(clientKey(c.req.raw.headers)) : 0;
+		const retryAfter = presented ? await noteWrongToken(c.env, c.req.raw.headers) : 0;
 		if (retryAfter > 0) {
 			log("warn", "admin_token_throttled", { retryAfterSeconds: retryAfter });
 			c.header("Retry-After", String(retryAfter));

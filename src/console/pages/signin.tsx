@@ -1,7 +1,7 @@
 import type { Context, Hono } from "hono";
 import { adminTokenProblem, principalOf } from "../../auth/admin-token";
 import { log } from "../../platform/log";
-import { clientKey, noteWrongAdminToken, throttledMessage } from "../../auth/throttle";
+import { noteWrongToken, throttledMessage } from "../../auth/throttle";
 import { endSession, readSessionId, startSession } from "../../auth/session";
 import { Callout } from "../components";
 import type { ConsoleEnv } from "../context";
@@ -70,7 +70,7 @@ export function registerSignIn(app: Hono<ConsoleEnv>): void {
 		const principal = form.token ? await principalOf(c.env, form.token) : null;
 		if (!principal) {
 			// Shares the admin API's count of wrong tokens per address (src/auth/throttle.ts); the right token is never throttled.
-			const retryAfter = form.token ? noteWrongAdminToken(clientKey(c.req.raw.headers)) : 0;
+			const retryAfter = form.token ? await noteWrongToken(c.env, c.req.raw.headers) : 0;
 			log("warn", "console_signin_refused", { throttled: retryAfter > 0 });
 			if (retryAfter > 0) {
 				c.header("Retry-After", String(retryAfter));
