@@ -144,6 +144,17 @@ export function failurePage(c: ConsoleContext, failure: ApiFailure) {
 				</p>
 			</Callout>,
 		);
+	if (failure.status === 403)
+		return messagePage(
+			c,
+			403,
+			"Not allowed",
+			<Callout tone="warn" title={failure.message}>
+				<p>
+					Your role does not allow this. Ask someone with that role to do it, or to give you a key with that role. <a href="/">Back to the console</a>.
+				</p>
+			</Callout>,
+		);
 	const status = (failure.status >= 400 && failure.status <= 599 ? failure.status : 500) as ContentfulStatusCode;
 	return messagePage(
 		c,

@@ -1,5 +1,5 @@
 import type { Child, FC } from "hono/jsx";
-import type { Principal } from "../auth/principal";
+import { roleOf, type Principal } from "../auth/principal";
 import { raw } from "hono/html";
 import type { Destination } from "../api/client";
 import { Csrf, StatusBadges } from "./components";
@@ -71,7 +71,10 @@ export const Shell: FC<{ title: string; csrf: string; principal?: Principal; chi
 				</form>
 			</div>
 		</header>
-		<main class="container">{children}</main>
+		{/* What the role may not do is hidden by the stylesheet ([data-needs] under [data-role]); the API refuses it anyway. */}
+		<main class="container" data-role={principal ? roleOf(principal) : "owner"}>
+			{children}
+		</main>
 		<footer class="footer">
 			Times are UTC. Changes reach every Cloudflare location within about a minute. Live logs: <code>wrangler tail --format json</code>.
 		</footer>

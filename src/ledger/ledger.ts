@@ -6,7 +6,7 @@ import type { DestinationRecord } from "../destinations/records";
 import { gateStub } from "../gate/gate";
 import { log } from "../platform/log";
 import type { Mapping, StoredMapping } from "../destinations/mapping";
-import { fieldsFrom, SourceData, type SegmentRef, type Update } from "../updates/update";
+import { fieldsFrom, SourceData, type FieldValue, type SegmentRef, type Update } from "../updates/update";
 import { hourOf, HOUR, Tally, zeroCounts, type CountName, type Counts } from "./counts";
 import { Outbox, sendAtFor } from "./outbox";
 import { DestinationAuthority } from "./record";
@@ -75,7 +75,7 @@ export type ErasureReport = {
 export type TraceState = "pending" | "held" | "delivered" | "failed" | "superseded";
 export type ProspectTrace = {
 	prospectId: number;
-	fields: { field: string; value: unknown; state: TraceState; at: string; updateId: string; receivedAt: string }[];
+	fields: { field: string; value: FieldValue | null; state: TraceState; at: string; updateId: string; receivedAt: string }[];
 	events: { at: string; kind: "received" | "written" | "failed" | "replayed" | "superseded" | "error"; updateId: string | null; detail: string }[];
 	versions: { field: string; observedAt: string; updateId: string; confirmed: boolean }[];
 };
@@ -678,7 +678,7 @@ export class Ledger extends DurableObject<Env> {
 			const payload = r.payload ? (JSON.parse(r.payload) as Partial<Update>) : null;
 			// A delivered update no longer carries its payload: its fields are mapped again from its source data.
 			const source = SourceData.safeParse(JSON.parse(r.source));
-			const mapped: Record<string, { value: unknown }> = { ...(mapping && source.success ? fieldsFrom(source.data, mapping).fields : {}), ...(payload?.fields ?? {}) };
+			const mapped: Record<string, { value: FieldValue | null }> = { ...(mapping && source.success ? fieldsFrom(source.data, mapping).fields : {}), ...(payload?.fields ?? {}) };
 			const failedFields = new Set(r.failed_fields ? (JSON.parse(r.failed_fields) as string[]) : []);
 			for (const field of failedFields) mapped[field] ??= { value: null };
 			for (const [field, f] of Object.entries(mapped)) {

@@ -22,7 +22,7 @@ type OverviewOptions = {
 
 function ConnectForm({ d, csrf, label, primary }: { d: Destination; csrf: string; label: string; primary?: boolean }) {
 	return (
-		<form method="post" action={destinationPath(d.id, "/connect")} class="inline">
+		<form method="post" data-needs="manage" action={destinationPath(d.id, "/connect")} class="inline">
 			<Csrf token={csrf} />
 			<button type="submit" class={primary ? "btn primary" : "btn"} data-testid="connect">
 				{label}
@@ -54,7 +54,7 @@ function ConnectionCard({ d, csrf }: { d: Destination; csrf: string }) {
 					</div>
 					<span class="actions">
 						<ConnectForm d={d} csrf={csrf} label="Reconnect" />
-						<form method="post" action={destinationPath(d.id, "/disconnect")} class="inline" data-confirm="Disconnect from Outreach? Updates will be held until you connect again.">
+						<form method="post" data-needs="manage" action={destinationPath(d.id, "/disconnect")} class="inline" data-confirm="Disconnect from Outreach? Updates will be held until you connect again.">
 							<Csrf token={csrf} />
 							<button type="submit" class="btn danger">
 								Disconnect
@@ -82,7 +82,7 @@ function ConnectionCard({ d, csrf }: { d: Destination; csrf: string }) {
 						</p>
 					</Callout>
 					<span class="actions">
-						<form method="post" action={destinationPath(d.id, "/connection/confirm")} class="inline">
+						<form method="post" data-needs="manage" action={destinationPath(d.id, "/connection/confirm")} class="inline">
 							<Csrf token={csrf} />
 							<button type="submit" class="btn primary" data-testid="confirm">
 								Confirm {d.pendingOutreachUser.email}
@@ -210,7 +210,7 @@ export async function overviewPage(c: ConsoleContext, d: Destination, opts: Over
 					</section>
 				</div>
 				<div>
-					<form class="card" method="post" action={destinationPath(d.id)}>
+					<form class="card" data-needs="activate" method="post" action={destinationPath(d.id)}>
 						<h2>Details</h2>
 						<Csrf token={csrf} />
 						{opts.form?.message && <Callout tone="bad">{opts.form.message}</Callout>}
@@ -251,7 +251,7 @@ export async function overviewPage(c: ConsoleContext, d: Destination, opts: Over
 							Save details
 						</button>
 					</form>
-					<form class="card danger-zone" method="post" action={destinationPath(d.id, "/delete")} data-confirm={`Delete “${d.name}” and everything it holds?`}>
+					<form class="card danger-zone" data-needs="manage" method="post" action={destinationPath(d.id, "/delete")} data-confirm={`Delete “${d.name}” and everything it holds?`}>
 						<h2>Delete destination</h2>
 						<Csrf token={csrf} />
 						<p class="small muted">Erases its mapping, counts, failures and Outreach grant. AEP's requests to its URL will be refused.</p>

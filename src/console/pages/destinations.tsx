@@ -33,7 +33,7 @@ async function listPage(c: ConsoleContext) {
 					<p>Each destination takes AEP's profile updates at its own ingest URL and writes them to one Outreach user's prospects.</p>
 				</div>
 				{rows.length > 0 && (
-					<a class="btn primary" href="/destinations/new">
+					<a class="btn primary" data-needs="manage" href="/destinations/new">
 						New destination
 					</a>
 				)}
@@ -47,7 +47,7 @@ async function listPage(c: ConsoleContext) {
 							A destination connects one Outreach user, maps your AEP segments to Outreach custom fields, and gives AEP an ingest URL to stream
 							to. It takes about five minutes.
 						</p>
-						<a class="btn primary" href="/destinations/new">
+						<a class="btn primary" data-needs="manage" href="/destinations/new">
 							Create a destination
 						</a>
 					</EmptyState>

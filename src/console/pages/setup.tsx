@@ -153,7 +153,7 @@ function setupPage(c: ConsoleContext, d: Destination, m: MappingAnswer | null, t
 							Makes a new token and shows it once. The old one keeps working for up to a minute, then AEP's requests with it are refused (401) — update
 							AEP right away.
 						</p>
-						<form method="post" action={destinationPath(d.id, "/setup/rotate")} data-confirm="Make a new ingest token? The current one stops working within a minute.">
+						<form method="post" data-needs="manage" action={destinationPath(d.id, "/setup/rotate")} data-confirm="Make a new ingest token? The current one stops working within a minute.">
 							<Csrf token={csrf} />
 							<button type="submit" class="btn" data-testid="rotate">
 								Rotate token
