@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { adminJson, createDestination } from "../helpers/control";
+import { adminJson, createDestination, resetOutreach, signIn } from "../helpers/control";
 import { createKey } from "../helpers/keys";
-import { cookiePair, page, post, submit, text, type Browser } from "./helpers";
+import { cookiePair, get, page, post, submit, text, type Browser } from "./helpers";
 
 /**
  * The console with roles (issue 22): token sign-in takes API keys too, shows who is signed in with which role,
@@ -51,5 +51,26 @@ describe("the console with an API key", () => {
 		const { html } = await page("/keys", owner);
 		expect(text(html)).toContain("Editor");
 		expect(html).not.toContain(editor.key);
+	});
+
+	it("connecting to Outreach from the console is audited with the person who did it and the Outreach user", async () => {
+		await resetOutreach();
+		const d = await createDestination({ name: "Console connect" });
+		const ops = await createKey("manage", "Ops Connect");
+		const browser = await signInWith(ops.key);
+		const start = await submit(`/destinations/${d.id}/connect`, {}, browser, `/destinations/${d.id}`);
+		expect(start.status).toBe(303);
+		const back = new URL(await signIn(start.headers.get("Location")!));
+		expect((await get(`${back.pathname}${back.search}`, browser)).status).toBe(302);
+		const entries = (await adminJson<{ entries: { actor: string; action: string; summary: string }[] }>(`/api/audit?destinationId=${d.id}`)).entries;
+		expect(entries[0]).toMatchObject({ actor: `key Ops Connect (${ops.id})`, action: "GET /oauth/callback", summary: "connection: not connected → Outreach user 1 (rep@example.com)" });
+	});
+
+	it("starting a connect from the console needs the manage role too (it is the one form that does not go through the API)", async () => {
+		const d = await createDestination({ name: "Console connect refused" });
+		const editor = await signInWith((await createKey("activate", "Not a manager")).key);
+		const res = await submit(`/destinations/${d.id}/connect`, {}, editor, `/destinations/${d.id}`);
+		expect(res.status).toBe(403);
+		expect(text(await res.text())).toContain("Connecting to Outreach needs the manage role");
 	});
 });

@@ -2,6 +2,7 @@ import type { Hono } from "hono";
 import type { Child } from "hono/jsx";
 import { ApiError } from "../../platform/errors";
 import { beginConnect } from "../../oauth/begin";
+import { may, PERMISSIONS } from "../../api/permissions";
 import { plural, relative } from "../format";
 import type { Destination, Problem } from "../../api/client";
 import { Callout, CopyField, Csrf, FieldErrors } from "../components";
@@ -307,6 +308,12 @@ export function registerDestination(app: Hono<ConsoleEnv>): void {
 	});
 
 	app.post("/destinations/:id/connect", async (c) => {
+		// The one console action that does not go through the API (its sign-in is bound to this session), so the
+		// role check of the API's table is made here, from the same table; the callback is audited.
+		if (!may(c.var.principal, "POST /destinations/:id/connect")) {
+			const { role, action } = PERMISSIONS["POST /destinations/:id/connect"];
+			return failurePage(c, { ok: false, status: 403, code: "forbidden", message: `${action} needs the ${role} role`, problems: [] });
+		}
 		const r = await destinationOr(c);
 		if ("response" in r) return r.response;
 		try {
