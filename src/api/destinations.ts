@@ -3,7 +3,7 @@ import { createMiddleware } from "hono/factory";
 import { z } from "zod";
 import { publicBase } from "../platform/config";
 import { randomToken, sha256Hex } from "../platform/crypto";
-import { confirm, disconnect, viewOf } from "../oauth/connection";
+import { confirm, connectionOf, disconnect, viewOf } from "../oauth/connection";
 import { destinationStore, destinationView, type DestinationRecord } from "../destinations/records";
 import { ApiError } from "../platform/errors";
 import { ledgerStub } from "../ledger/ledger";
@@ -140,9 +140,13 @@ export const destinationsApi = new Hono<WithDestination>()
 				"conflict",
 				`Destination '${record.id}' has no sign-in waiting for confirmation (a sign-in waits 10 minutes). Start again with POST /api/destinations/${record.id}/connect.`,
 			);
+		const user = confirmed.connection?.user;
+		noteAudit(c, { summary: `connection confirmed${user ? ` as Outreach user ${user.id} (${user.email})` : ""}` });
 		return c.json(destinationView(confirmed.record, confirmed.connection, publicBase(c.env, c.req.url)));
 	})
 	.delete("/:id/connection", loadDestination, async (c) => {
+		const before = await connectionOf(c.env, c.var.destination);
 		const record = await disconnect(c.env, c.var.destination);
+		noteAudit(c, { summary: `connection: ${before ? `Outreach user ${before.user.id} (${before.user.email})` : "not connected"} → disconnected` });
 		return c.json(destinationView(record, null, publicBase(c.env, c.req.url)));
 	});

@@ -85,6 +85,7 @@ describe("the audit log", () => {
 			const dump = JSON.stringify(state.storage.sql.exec(`SELECT * FROM audit`).toArray());
 			for (const secret of [d.ingestToken, rotated.ingestToken, key.key, env.ADMIN_TOKEN, "supersecretpath"]) expect(dump).not.toContain(secret);
 			expect(dump).toContain("ingest token rotated");
+			expect(dump).toContain("alerts: connectionLost false → true; webhook none → set");
 		});
 	});
 
