@@ -6,6 +6,7 @@ import { recordDeadLetters } from "./delivery/dead-letter";
 export { Gate } from "./gate/gate";
 export { Ledger } from "./ledger/ledger";
 export { Sessions } from "./auth/sessions";
+export { Audit } from "./audit/audit";
 
 const DEAD_LETTER_QUEUE = "prospect-updates-dlq";
 

@@ -124,7 +124,7 @@ const pageFor: Record<ConditionName, string> = {
 };
 
 async function evaluateOne(env: Env, destinationId: string, conf: AlertConfig, now: number, requestId: string): Promise<number> {
-	const client = apiClient(env, config(env).PUBLIC_BASE_URL ?? "http://localhost");
+	const client = apiClient(env, config(env).PUBLIC_BASE_URL ?? "http://localhost", { kind: "system", role: "view" });
 	const dest = await client.getDestination(destinationId);
 	if (!dest.ok) return 0;
 	const needsActivity = conf.conditions.failureRatePercent !== null || conf.conditions.pendingOlderThanMinutes !== null;

@@ -9,6 +9,7 @@ import { gateName, gateStub } from "../gate/gate";
 import { ledgerStub, REPLAY_PAGE } from "../ledger/ledger";
 import { log } from "../platform/log";
 import { loadDestination } from "./destinations";
+import { noteAudit } from "./permissions";
 import { jsonBody } from "../http/validation";
 
 /** Pages (of REPLAY_PAGE) replayed per request; what is left stays listed for the next replay. */
@@ -79,5 +80,6 @@ export const activityApi = new Hono<{ Bindings: Env }>()
 			if (!done.more) break;
 		}
 		log("info", "failures_replayed", { destinationId: id, replayed, unmappable: unmappableCount });
+		noteAudit(c, { summary: `failures replayed: ${ids.length ? `${ids.length} chosen` : "all"}, ${replayed} handed back to delivery, ${unmappableCount} not mappable` });
 		return c.json({ replayed });
 	});

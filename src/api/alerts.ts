@@ -6,6 +6,7 @@ import { ApiError } from "../platform/errors";
 import { ledgerStub } from "../ledger/ledger";
 import { jsonBody } from "../http/validation";
 import { loadDestination } from "./destinations";
+import { noteAudit } from "./permissions";
 
 /**
  * `GET|PUT /api/destinations/:id/alerts` → `{webhookUrl, conditions:{connectionLost, failureRatePercent,
@@ -25,7 +26,16 @@ export const alertsApi = new Hono<{ Bindings: Env }>()
 		const problem = conf.webhookUrl === null ? null : webhookUrlProblem(conf.webhookUrl, isLocalDevelopment(c.env));
 		if (problem)
 			throw new ApiError("bad_request", `Invalid request body (1 problem; see details): webhookUrl: ${problem}`, [{ path: "webhookUrl", message: problem }]);
+		const before = (await getAlertConfig(c.env, id)) ?? noAlerts;
 		await putAlertConfig(c.env, id, conf);
+		// The webhook URL is a secret (it posts into a channel): the audit says only whether it changed.
+		const was = before.conditions as Record<string, unknown>;
+		const parts = Object.entries(conf.conditions)
+			.filter(([k, v]) => was[k] !== v)
+			.map(([k, v]) => `${k} ${String(was[k])} → ${String(v)}`);
+		if (before.webhookUrl !== conf.webhookUrl)
+			parts.push(`webhook ${before.webhookUrl ? "set" : "none"} → ${conf.webhookUrl ? (before.webhookUrl ? "another URL" : "set") : "none"}`);
+		noteAudit(c, { summary: `alerts: ${parts.join("; ") || "no change"}` });
 		return c.json(conf);
 	})
 	.post("/:id/alerts/test", loadDestination, async (c) => {

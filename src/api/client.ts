@@ -1,11 +1,14 @@
 import { hc, type ClientResponse } from "hono/client";
 import type { errorBody } from "../platform/errors";
 import type { Problem } from "../http/validation";
+import type { Principal } from "../auth/principal";
 import { api, type AdminApi } from "./index";
+import { inProcessPrincipals } from "./permissions";
 
 /**
  * The admin API called in-process through Hono's typed client (`hc<AdminApi>` over the app's own fetch): no
- * network and no admin token (/api auth is applied by src/app.ts only). Request and answer types come from the
+ * network and no token: each request is registered with the `principal` it acts for (the signed-in person, or
+ * the Worker itself), and the API's guard applies that principal's role exactly as for a network request. Request and answer types come from the
  * routes' validators and `c.json` answers, so a change to an answer is a type error in every caller — the
  * console and the alert evaluator — not a surprise at run time.
  */
@@ -42,8 +45,15 @@ async function result<T>(pending: Promise<ClientResponse<T>>): Promise<ApiResult
  * A client for the admin API as seen from `origin` (the console request's origin, so answers such as
  * `ingestUrl` name the address the user reached).
  */
-export function apiClient(env: Env, origin: string, ctx?: Parameters<typeof api.request>[3]) {
-	const client = hc<AdminApi>(origin, { fetch: (input: RequestInfo | URL, init?: RequestInit) => api.request(input, init, env, ctx) });
+export function apiClient(env: Env, origin: string, principal: Principal, ctx?: Parameters<typeof api.request>[3]) {
+	const client = hc<AdminApi>(origin, {
+		fetch: (input: RequestInfo | URL, init?: RequestInit) => {
+			// One Request object, passed on as is (Hono copies a Request only when given init too).
+			const request = new Request(input, init);
+			inProcessPrincipals.set(request, principal);
+			return api.request(request, undefined, env, ctx);
+		},
+	});
 	const d = client.destinations;
 	const one = (id: string) => ({ param: { id } });
 	return {
@@ -66,6 +76,12 @@ export function apiClient(env: Env, origin: string, ctx?: Parameters<typeof api.
 		getAlerts: (id: string) => result(d[":id"].alerts.$get(one(id))),
 		putAlerts: (id: string, json: Typed<AlertsInput>) => result(d[":id"].alerts.$put({ ...one(id), json: json as AlertsInput })),
 		testAlert: (id: string) => result(d[":id"].alerts.test.$post(one(id))),
+		traceProspect: (id: string, prospectId: string) => result(d[":id"].prospects[":prospectId"].$get({ param: { id, prospectId } })),
+		erase: (id: string, prospectIds: string[]) => result(d[":id"].erasures.$post({ ...one(id), json: { prospectIds } })),
+		listAudit: (q: { destinationId?: string; limit?: string; before?: string }) => result(client.audit.$get({ query: q })),
+		listKeys: () => result(client.keys.$get()),
+		createKey: (json: { name: string; role: string }) => result(client.keys.$post({ json: json as { name: string; role: "view" } })),
+		deleteKey: (id: string) => result(client.keys[":id"].$delete({ param: { id } })),
 	};
 }
 
@@ -90,3 +106,5 @@ export type Failure = ApiData<"getFailures">["failures"][number];
 export type MappingAnswer = ApiData<"getMapping">;
 export type VerifyAnswer = ApiData<"verifyMapping">;
 export type AlertsAnswer = ApiData<"getAlerts">;
+export type Trace = ApiData<"traceProspect">;
+export type AuditAnswer = ApiData<"listAudit">;

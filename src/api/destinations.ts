@@ -3,13 +3,15 @@ import { createMiddleware } from "hono/factory";
 import { z } from "zod";
 import { publicBase } from "../platform/config";
 import { randomToken, sha256Hex } from "../platform/crypto";
-import { confirm, disconnect, viewOf } from "../oauth/connection";
+import { confirm, connectionOf, disconnect, viewOf } from "../oauth/connection";
 import { destinationStore, destinationView, type DestinationRecord } from "../destinations/records";
 import { ApiError } from "../platform/errors";
 import { ledgerStub } from "../ledger/ledger";
 import { log } from "../platform/log";
 import { beginConnect } from "../oauth/begin";
 import { jsonBody } from "../http/validation";
+import { changesSummary } from "../audit/summaries";
+import { noteAudit } from "./permissions";
 
 /**
  * Admin routes under /api/destinations (behind requireAdmin in app.ts): create, list, read, change, delete
@@ -83,6 +85,7 @@ export const destinationsApi = new Hono<WithDestination>()
 		});
 		destinationStore(c.env).noteDestination(record);
 		log("info", "destination_created", { destinationId: record.id });
+		noteAudit(c, { summary: `destination '${record.name}' created`, destinationId: record.id });
 		return c.json({ ...destinationView(record, null, publicBase(c.env, c.req.url)), ingestToken: token }, 201, noStore);
 	})
 	.get("/", async (c) => {
@@ -96,7 +99,9 @@ export const destinationsApi = new Hono<WithDestination>()
 	.patch("/:id", loadDestination, jsonBody(PatchBody), async (c) => {
 		const changes = c.req.valid("json");
 		const id = c.var.destination.id;
+		const before = c.var.destination;
 		const record = found(await ledgerStub(c.env, id).updateDestination(id, changes), id);
+		noteAudit(c, { summary: changesSummary("destination", before, changes) });
 		destinationStore(c.env).noteDestination(record);
 		log("info", "destination_changed", { destinationId: id, fields: Object.keys(changes) });
 		return c.json(await viewOf(c.env, record, publicBase(c.env, c.req.url)));
@@ -108,6 +113,7 @@ export const destinationsApi = new Hono<WithDestination>()
 		await ledgerStub(c.env, record.id).erase();
 		await destinationStore(c.env).erase(record.id);
 		log("info", "destination_deleted", { destinationId: record.id });
+		noteAudit(c, { summary: `destination '${record.name}' deleted` });
 		return c.body(null, 204);
 	})
 	.post("/:id/ingest-token", loadDestination, async (c) => {
@@ -115,6 +121,7 @@ export const destinationsApi = new Hono<WithDestination>()
 		const id = c.var.destination.id;
 		destinationStore(c.env).noteDestination(found(await ledgerStub(c.env, id).rotateIngestToken(id, hash), id));
 		log("info", "ingest_token_rotated", { destinationId: id });
+		noteAudit(c, { summary: "ingest token rotated (the old one stops within a minute)" });
 		return c.json({ ingestToken: token }, 200, noStore);
 	})
 	.post("/:id/connect", loadDestination, async (c) => {
@@ -133,9 +140,13 @@ export const destinationsApi = new Hono<WithDestination>()
 				"conflict",
 				`Destination '${record.id}' has no sign-in waiting for confirmation (a sign-in waits 10 minutes). Start again with POST /api/destinations/${record.id}/connect.`,
 			);
+		const user = confirmed.connection?.user;
+		noteAudit(c, { summary: `connection confirmed${user ? ` as Outreach user ${user.id} (${user.email})` : ""}` });
 		return c.json(destinationView(confirmed.record, confirmed.connection, publicBase(c.env, c.req.url)));
 	})
 	.delete("/:id/connection", loadDestination, async (c) => {
+		const before = await connectionOf(c.env, c.var.destination);
 		const record = await disconnect(c.env, c.var.destination);
+		noteAudit(c, { summary: `connection: ${before ? `Outreach user ${before.user.id} (${before.user.email})` : "not connected"} → disconnected` });
 		return c.json(destinationView(record, null, publicBase(c.env, c.req.url)));
 	});

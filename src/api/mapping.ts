@@ -10,6 +10,8 @@ import { ledgerStub } from "../ledger/ledger";
 import { aepMappingConflicts, fieldSources, Mapping, mappingWarnings, SegmentStatus, sharedFieldWarnings, statusWord, type StoredMapping } from "../destinations/mapping";
 import { customField } from "../outreach/attributes";
 import { describeOutreachError, outreachRequest, type OutreachResponse } from "../outreach/api";
+import { mappingSummary } from "../audit/summaries";
+import { noteAudit } from "./permissions";
 import { jsonBody } from "../http/validation";
 import { loadDestination } from "./destinations";
 
@@ -172,7 +174,9 @@ export const mappingApi = new Hono<{ Bindings: Env }>()
 	.put("/:id/mapping", loadDestination, jsonBody(Mapping), async (c) => {
 		const mapping = c.req.valid("json");
 		const id = c.var.destination.id;
+		const before = await ledgerStub(c.env, id).mapping(id);
 		const { stored, changed } = await ledgerStub(c.env, id).putMapping(id, mapping);
+		noteAudit(c, { summary: mappingSummary(before, mapping) });
 		destinationStore(c.env).forget(id);
 		const mapped = fieldSources(mapping);
 		const remapped = changed.filter((f) => mapped.has(f));

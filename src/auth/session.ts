@@ -2,6 +2,7 @@ import type { Context } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import { ConfigError } from "../platform/config";
 import { hmacKey, hmacSign, hmacVerify, masterKeyBytes, randomToken, sha256Hex, timingSafeEqualString } from "../platform/crypto";
+import type { Principal } from "./principal";
 import { sessionsStub } from "./sessions";
 
 /**
@@ -41,6 +42,8 @@ async function sessionKey(env: Env): Promise<CryptoKey> {
 }
 
 export type Session = { id: string; expiresAt: number };
+/** A live session and who signed in with it. */
+export type SignedIn = Session & { principal: Principal };
 
 /** Verifies a cookie value; null when it is malformed, forged or expired. */
 export async function verifySessionCookie(env: Env, value: string | undefined, now = Date.now()): Promise<Session | null> {
@@ -53,8 +56,8 @@ export async function verifySessionCookie(env: Env, value: string | undefined, n
 	return expiresAt > now ? { id, expiresAt } : null;
 }
 
-/** Starts a new session (after the admin token was checked) and sets its cookie. */
-export async function startSession<E extends { Bindings: Env }>(c: Context<E>, now = Date.now()): Promise<Session> {
+/** Starts a new session for `principal` (after its token was checked) and sets its cookie. */
+export async function startSession<E extends { Bindings: Env }>(c: Context<E>, principal: Principal, now = Date.now()): Promise<Session> {
 	const id = randomToken(24);
 	const expiresAt = now + SESSION_TTL_MS;
 	const body = `${VERSION}.${id}.${expiresAt}`;
@@ -65,7 +68,7 @@ export async function startSession<E extends { Bindings: Env }>(c: Context<E>, n
 		path: "/",
 		maxAge: Math.floor(SESSION_TTL_MS / 1000),
 	});
-	await sessionsStub(c.env).start(id, expiresAt);
+	await sessionsStub(c.env).start(id, expiresAt, principal);
 	return { id, expiresAt };
 }
 
@@ -77,10 +80,11 @@ export async function endSession<E extends { Bindings: Env }>(c: Context<E>): Pr
 }
 
 /** The verified console session of this request, or null: a signed cookie whose session is still live on the server. */
-export async function readSession<E extends { Bindings: Env }>(c: Context<E>): Promise<Session | null> {
+export async function readSession<E extends { Bindings: Env }>(c: Context<E>): Promise<SignedIn | null> {
 	const session = await verifySessionCookie(c.env, getCookie(c, SESSION_COOKIE));
 	if (!session) return null;
-	return (await sessionsStub(c.env).live(session.id)) ? session : null;
+	const principal = await sessionsStub(c.env).who(session.id);
+	return principal ? { ...session, principal } : null;
 }
 
 /** The verified console session id of this request, or null when there is none. */

@@ -1,4 +1,7 @@
 import { LruCache } from "../platform/cache";
+import { clientKey, tooManyWrongTokens, WRONG_TOKEN_PERIOD_SECONDS } from "../http/wrong-tokens";
+
+export { clientKey };
 
 /**
  * Throttling of wrong admin tokens, per client address. The admin API's bearer and the console's sign-in
@@ -7,7 +10,11 @@ import { LruCache } from "../platform/cache";
  * the window. Callers check the token first and consult this only when it was wrong, so the right token is
  * never delayed or refused — a guesser cannot lock the admin out.
  *
- * The counts live in memory, in a bounded LRU per isolate (at most CLIENTS addresses): a guesser whose
+ * Two counts, either of which throttles: the Rate Limiting binding ADMIN_WRONG_TOKENS (10 a minute per address,
+ * across isolates, src/http/wrong-tokens.ts), and the exact per-isolate count below, which alone knows when the
+ * oldest failure leaves its window (for Retry-After).
+ *
+ * The per-isolate counts live in memory, in a bounded LRU per isolate (at most CLIENTS addresses): a guesser whose
  * requests reach several isolates or locations gets up to MAX_FAILURES per isolate per window, and an
  * address forgotten under pressure starts again at zero. That slows guessing by orders of magnitude without
  * a Durable Object on every failed request; a 256-bit admin token is out of reach of guessing either way.
@@ -20,14 +27,6 @@ const CLIENTS = 10_000;
 /** Failure times per client key, oldest first, at most MAX_FAILURES of them. */
 const failures = new LruCache<string, number[]>(CLIENTS);
 
-/**
- * The key a request is counted under: its CF-Connecting-IP (set by Cloudflare's edge, which replaces any
- * value the client sent), else one shared key — so requests without it are throttled together, never not at all.
- */
-export function clientKey(headers: Headers): string {
-	const address = headers.get("CF-Connecting-IP")?.trim() ?? "";
-	return address && address.length <= 64 ? `ip:${address}` : "no-client-address";
-}
 
 /**
  * Records a wrong admin token from `key`; answers how many seconds the client must wait before another
@@ -43,8 +42,19 @@ export function noteWrongAdminToken(key: string, now = Date.now()): number {
 	return throttled ? Math.max(1, Math.ceil((kept[0]! + WINDOW_MS - now) / 1000)) : 0;
 }
 
+/**
+ * Records a wrong admin token (or API key) from the request's address in both counts; answers the seconds to
+ * wait (Retry-After), or 0 while neither count is exceeded.
+ */
+export async function noteWrongToken(env: Env, headers: Headers, now = Date.now()): Promise<number> {
+	const key = clientKey(headers);
+	const local = noteWrongAdminToken(key, now);
+	const everywhere = await tooManyWrongTokens(env.ADMIN_WRONG_TOKENS, key);
+	return Math.max(local, everywhere ? WRONG_TOKEN_PERIOD_SECONDS : 0);
+}
+
 /** The message for a throttled client, saying what happened and what to do. */
 export function throttledMessage(retryAfterSeconds: number): string {
 	const wait = retryAfterSeconds >= 90 ? `about ${Math.ceil(retryAfterSeconds / 60)} minutes` : `${retryAfterSeconds} seconds`;
-	return `Too many wrong admin tokens from this address (${MAX_FAILURES} within ${WINDOW_MS / 60_000} minutes). Wait ${wait} before trying another token, and check where you copied it from; the right token still works.`;
+	return `Too many wrong admin tokens from this address (more than ${MAX_FAILURES} within a minute or ${WINDOW_MS / 60_000} minutes). Wait ${wait} before trying another token, and check where you copied it from; the right token still works.`;
 }

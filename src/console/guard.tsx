@@ -5,7 +5,8 @@ import { secureHeaders } from "hono/secure-headers";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { adminTokenProblem } from "../auth/admin-token";
 import { config, ConfigError } from "../platform/config";
-import { CSRF_FIELD, csrfToken, isValidCsrfToken, readSession } from "../auth/session";
+import { ACCESS_HEADER, AccessConfigError, accessConfig, verifyAccess } from "../auth/access";
+import { CSRF_FIELD, csrfToken, isValidCsrfToken, readSession, type SignedIn } from "../auth/session";
 import { apiClient, type ApiFailure } from "../api/client";
 import { Callout } from "./components";
 import type { ConsoleContext, ConsoleEnv } from "./context";
@@ -73,11 +74,17 @@ export function barePage(c: Context, status: ContentfulStatusCode, title: string
 export const requireSession = createMiddleware<ConsoleEnv>(async (c, next) => {
 	const problem = adminTokenProblem(c.env);
 	if (problem) return barePage(c, 500, "The console is not configured", <p>{problem}</p>);
-	let session;
+	let session: SignedIn | null;
 	try {
-		session = await readSession(c);
+		// Behind Cloudflare Access every request carries the person's JWT: it is the session (checked each time).
+		const jwt = accessConfig(c.env) ? c.req.header(ACCESS_HEADER) : undefined;
+		if (jwt) {
+			const access = await verifyAccess(c.env, jwt);
+			if (!access.ok) return barePage(c, 403, "No entry", <p>{access.reason}</p>);
+			session = { id: access.sessionId, expiresAt: access.expiresAt, principal: access.principal };
+		} else session = await readSession(c);
 	} catch (err) {
-		if (err instanceof ConfigError) return barePage(c, 500, "The console is not configured", <p>{err.message}</p>);
+		if (err instanceof ConfigError || err instanceof AccessConfigError) return barePage(c, 500, "The console is not configured", <p>{err.message}</p>);
 		throw err;
 	}
 	if (!session) {
@@ -87,7 +94,8 @@ export const requireSession = createMiddleware<ConsoleEnv>(async (c, next) => {
 	}
 	c.set("session", session);
 	c.set("csrf", await csrfToken(c.env, session.id));
-	c.set("client", apiClient(c.env, new URL(c.req.url).origin, executionCtx(c)));
+	c.set("principal", session.principal);
+	c.set("client", apiClient(c.env, new URL(c.req.url).origin, session.principal, executionCtx(c)));
 	if (!SAFE.test(c.req.method)) {
 		const body = await c.req.parseBody();
 		if (!(await isValidCsrfToken(c.env, session.id, body[CSRF_FIELD])))
@@ -110,7 +118,7 @@ export const requireSession = createMiddleware<ConsoleEnv>(async (c, next) => {
 /** A console page with a message instead of content (not found, or the API refused). */
 export function messagePage(c: ConsoleContext, status: ContentfulStatusCode, title: string, body: Child) {
 	return c.html(
-		<Shell title={title} csrf={c.var.csrf}>
+		<Shell title={title} csrf={c.var.csrf} principal={c.var.principal}>
 			<div class="crumbs">
 				<a href="/">Destinations</a>
 			</div>
@@ -133,6 +141,17 @@ export function failurePage(c: ConsoleContext, failure: ApiFailure) {
 			<Callout tone="warn" title={failure.message}>
 				<p>
 					It may have been deleted. <a href="/">See all destinations</a>.
+				</p>
+			</Callout>,
+		);
+	if (failure.status === 403)
+		return messagePage(
+			c,
+			403,
+			"Not allowed",
+			<Callout tone="warn" title={failure.message}>
+				<p>
+					Your role does not allow this. Ask someone with that role to do it, or to give you a key with that role. <a href="/">Back to the console</a>.
 				</p>
 			</Callout>,
 		);

@@ -9,6 +9,7 @@ import { registerAlerts } from "./pages/alerts";
 import { registerDestination } from "./pages/destination";
 import { registerDestinations } from "./pages/destinations";
 import { registerMapping } from "./pages/mapping";
+import { registerGovernance } from "./pages/governance";
 import { registerSetup } from "./pages/setup";
 import { registerSignIn } from "./pages/signin";
 
@@ -33,6 +34,7 @@ consoleApp.use("/signin", consoleHeaders, originCheck);
 consoleApp.use("/signout", consoleHeaders, originCheck);
 consoleApp.use("/", consoleHeaders, originCheck, requireSession);
 consoleApp.use("/destinations/*", consoleHeaders, originCheck, requireSession); // also matches /destinations
+for (const path of ["/audit", "/prospects", "/prospects/*", "/keys", "/keys/*"]) consoleApp.use(path, consoleHeaders, originCheck, requireSession);
 
 registerSignIn(consoleApp);
 registerDestinations(consoleApp);
@@ -41,3 +43,4 @@ registerMapping(consoleApp);
 registerSetup(consoleApp);
 registerActivity(consoleApp);
 registerAlerts(consoleApp);
+registerGovernance(consoleApp);

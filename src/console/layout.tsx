@@ -1,4 +1,5 @@
 import type { Child, FC } from "hono/jsx";
+import { roleOf, type Principal } from "../auth/principal";
 import { raw } from "hono/html";
 import type { Destination } from "../api/client";
 import { Csrf, StatusBadges } from "./components";
@@ -38,14 +39,30 @@ export const Document: FC<{ title: string; children: Child }> = ({ title, childr
 );
 
 /** A signed-in page: top bar, content, footer. */
-export const Shell: FC<{ title: string; csrf: string; children: Child }> = ({ title, csrf, children }) => (
+/** Who is signed in and with which role, shown on every page (what a role may not do is hidden or disabled). */
+function whoLabel(p: Principal): string {
+	if (p.kind === "owner") return "Owner (admin token) · every right";
+	if (p.kind === "key") return `API key ${p.name} · role: ${p.role}`;
+	if (p.kind === "access") return `${p.email} · role: ${p.role}`;
+	return "system";
+}
+
+export const Shell: FC<{ title: string; csrf: string; principal?: Principal; children: Child }> = ({ title, csrf, principal, children }) => (
 	<Document title={title}>
 		<header class="topbar">
 			<div class="topbar-inner">
 				<Brand />
 				<nav class="topnav" aria-label="Main">
 					<a href="/">Destinations</a>
+					<a href="/audit">Audit</a>
+					<a href="/prospects">Find a prospect</a>
+					{principal && (principal.kind === "owner" || (principal.kind !== "system" && principal.role === "manage")) && <a href="/keys">Keys</a>}
 				</nav>
+				{principal && (
+					<span class="muted small" data-testid="signed-in-as">
+						{whoLabel(principal)}
+					</span>
+				)}
 				<form method="post" action="/signout">
 					<Csrf token={csrf} />
 					<button type="submit" class="btn link">
@@ -54,7 +71,10 @@ export const Shell: FC<{ title: string; csrf: string; children: Child }> = ({ ti
 				</form>
 			</div>
 		</header>
-		<main class="container">{children}</main>
+		{/* What the role may not do is hidden by the stylesheet ([data-needs] under [data-role]); the API refuses it anyway. */}
+		<main class="container" data-role={principal ? roleOf(principal) : "owner"}>
+			{children}
+		</main>
 		<footer class="footer">
 			Times are UTC. Changes reach every Cloudflare location within about a minute. Live logs: <code>wrangler tail --format json</code>.
 		</footer>

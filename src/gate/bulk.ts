@@ -194,6 +194,27 @@ export class BulkDelivery {
 		return times.length ? Math.min(...times) : null;
 	}
 
+	/**
+	 * Erasure: the prospects' writes still waiting are decided superseded (their ledger, which erased them, ignores
+	 * the report) and no value of theirs is kept in a decided row. Writes already in a running batch are Outreach's
+	 * by now. Answers how many waiting writes were dropped.
+	 */
+	erase(destinationId: string, prospectIds: number[]): number {
+		let dropped = 0;
+		for (const p of prospectIds) {
+			dropped += this.sql
+				.exec<{ id: number }>(
+					`UPDATE bulk_items SET state = 'decided', outcome = 'superseded', reason = 'erased', value = 'null'
+					 WHERE destination_id = ? AND prospect_id = ? AND state = 'waiting' RETURNING id`,
+					destinationId,
+					p,
+				)
+				.toArray().length;
+			this.sql.exec(`UPDATE bulk_items SET value = 'null' WHERE destination_id = ? AND prospect_id = ? AND state = 'decided'`, destinationId, p);
+		}
+		return dropped;
+	}
+
 	// ─── sending ───
 
 	private async send(now: number): Promise<number | null> {

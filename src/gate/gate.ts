@@ -114,6 +114,20 @@ export class Gate extends DurableObject<Env> {
 		return { rows: this.versions.exportPage(destinationId, after, limit), busyUntil: this.versions.busyUntil(destinationId, Date.now()) };
 	}
 
+	/**
+	 * Erasure of prospects of one destination (POST /api/destinations/:id/erasures, through its ledger): their
+	 * versions, and their segment writes still waiting to go in bulk; older work still travelling is refused
+	 * from now on (versions.erase). Answers what was removed.
+	 */
+	eraseProspects(destinationId: string, prospectIds: number[], at: number, updateIds: string[]): { versions: number; bulkItems: number } {
+		return { versions: this.versions.erase(destinationId, prospectIds, at, updateIds), bulkItems: this.bulk.erase(destinationId, prospectIds) };
+	}
+
+	/** What this gate holds of one prospect of a destination (the prospect trace). */
+	prospectVersions(destinationId: string, prospectId: number) {
+		return this.versions.held(destinationId, prospectId);
+	}
+
 	/** The destination's versions are safe in `toGate`: forget them here and refuse its calls from now on. */
 	release(destinationId: string, toGate: string): void {
 		this.versions.forget(destinationId);

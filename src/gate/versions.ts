@@ -54,6 +54,10 @@ export class FieldVersions {
 				o INTEGER NOT NULL, u TEXT NOT NULL, touched_at INTEGER NOT NULL, PRIMARY KEY (prospect_id, field));
 			CREATE TABLE IF NOT EXISTS field_locks (prospect_id INTEGER NOT NULL, field TEXT NOT NULL, until INTEGER NOT NULL,
 				grant_id INTEGER NOT NULL, PRIMARY KEY (prospect_id, field));
+			CREATE TABLE IF NOT EXISTS erased_prospects (destination_id TEXT NOT NULL, prospect_id INTEGER NOT NULL,
+				erased_at INTEGER NOT NULL, PRIMARY KEY (destination_id, prospect_id));
+			CREATE TABLE IF NOT EXISTS erased_updates (destination_id TEXT NOT NULL, update_id TEXT NOT NULL, erased_at INTEGER NOT NULL,
+				PRIMARY KEY (destination_id, update_id));
 			CREATE TABLE IF NOT EXISTS slot_joins (reservation INTEGER NOT NULL, field TEXT NOT NULL,
 				r INTEGER NOT NULL, t INTEGER NOT NULL, o INTEGER NOT NULL, s INTEGER NOT NULL, u TEXT NOT NULL, until INTEGER NOT NULL,
 				PRIMARY KEY (reservation, field));
@@ -148,11 +152,17 @@ export class FieldVersions {
 				.map((r) => [r.field, r.until]),
 		);
 		const revisions = this.revisions(destinationId);
+		// An erased prospect's data observed before its erasure is never written, wherever a copy of it still travels.
+		const erasedAt =
+			this.sql.exec<{ erased_at: number }>(`SELECT erased_at FROM erased_prospects WHERE destination_id = ? AND prospect_id = ?`, destinationId, prospectId).toArray()[0]
+				?.erased_at ?? -Infinity;
 		const fresh: string[] = [];
 		let busyUntil = 0;
 		let landed = false;
 		for (const [field, { v, u }] of Object.entries(fields)) {
 			if (v[0] < (revisions.get(field) ?? 0)) continue; // mapped under a revision the field has since left
+			// Observed before the prospect's erasure, or an update the erasure removed (whatever its clock said): never written.
+			if (v[2] <= erasedAt || (erasedAt > -Infinity && this.updateErased(destinationId, u))) continue;
 			const row = own.get(field);
 			const cmp = row ? compareVersions(v, rowVersion(row), u, row.u) : 1;
 			if (cmp === 0 && row!.confirmed) landed = true;
@@ -345,8 +355,46 @@ export class FieldVersions {
 		this.sql.exec(`DELETE FROM field_revisions WHERE destination_id = ?`, destinationId);
 	}
 
+	/**
+	 * Erases what this gate knows of `prospectIds` for one destination — versions and the last write's
+	 * bookkeeping — and remembers the erasure (ids and time only) so that a copy of older work still in the
+	 * queue is superseded instead of sent. Answers how many version rows were removed.
+	 */
+	erase(destinationId: string, prospectIds: number[], at: number, updateIds: string[] = []): number {
+		let removed = 0;
+		for (const u of updateIds)
+			this.sql.exec(`INSERT OR REPLACE INTO erased_updates (destination_id, update_id, erased_at) VALUES (?, ?, ?)`, destinationId, u, at);
+		for (const p of prospectIds) {
+			removed += this.sql.exec(`DELETE FROM versions WHERE destination_id = ? AND prospect_id = ?`, destinationId, p).rowsWritten;
+			this.sql.exec(`DELETE FROM last_writes WHERE destination_id = ? AND prospect_id = ?`, destinationId, p);
+			this.sql.exec(
+				`INSERT INTO erased_prospects (destination_id, prospect_id, erased_at) VALUES (?, ?, ?)
+				 ON CONFLICT (destination_id, prospect_id) DO UPDATE SET erased_at = MAX(erased_at, excluded.erased_at)`,
+				destinationId,
+				p,
+				at,
+			);
+		}
+		return removed;
+	}
+
+	private updateErased(destinationId: string, updateId: string): boolean {
+		return this.sql.exec(`SELECT 1 FROM erased_updates WHERE destination_id = ? AND update_id = ?`, destinationId, updateId).toArray().length > 0;
+	}
+
+	/** The version rows held for one prospect of a destination (the prospect trace): field, version time, confirmed, when. */
+	held(destinationId: string, prospectId: number): { field: string; observedAt: number; updateId: string; confirmed: boolean; touchedAt: number }[] {
+		return this.sql
+			.exec<VersionRow>(`SELECT * FROM versions WHERE destination_id = ? AND prospect_id = ? ORDER BY field`, destinationId, prospectId)
+			.toArray()
+			.map((r) => ({ field: r.field, observedAt: r.o, updateId: r.u, confirmed: r.confirmed === 1, touchedAt: r.touched_at }));
+	}
+
 	/** Deletes versions nobody touched since `before`, and expired locks. */
 	prune(before: number, now: number): number {
+		// An erasure is remembered as long as a copy observed before it could still arrive (the same horizon).
+		this.sql.exec(`DELETE FROM erased_prospects WHERE erased_at < ?`, before);
+		this.sql.exec(`DELETE FROM erased_updates WHERE erased_at < ?`, before);
 		const n = this.sql.exec(`DELETE FROM versions WHERE touched_at < ?`, before).rowsWritten;
 		this.sql.exec(`DELETE FROM last_writes WHERE touched_at < ?`, before);
 		this.sql.exec(`DELETE FROM field_locks WHERE until < ?`, now);

@@ -1,5 +1,6 @@
 import { Hono, type Context } from "hono";
 import { bearerToken } from "../http/bearer";
+import { clientKey, tooManyWrongTokens, WRONG_TOKEN_PERIOD_SECONDS } from "../http/wrong-tokens";
 import { config } from "../platform/config";
 import { sha256Hex, timingSafeEqualString } from "../platform/crypto";
 import { MESSAGE_BYTES, updateBytes } from "../delivery/message";
@@ -64,6 +65,11 @@ ingestApp.post("/:destinationId", async (c) => {
 	if (!destination || !presented || !ok) {
 		// The commonest reason a destination receives nothing; the token itself is never logged.
 		log("warn", "ingest_unauthorized", { destinationId, known: destination !== null, tokenPresent: presented !== "" });
+		// Guesses are counted across isolates; the right token is never counted (it was checked first).
+		if (presented && (await tooManyWrongTokens(c.env.INGEST_WRONG_TOKENS, `ingest:${clientKey(c.req.raw.headers)}`))) {
+			c.header("Retry-After", String(WRONG_TOKEN_PERIOD_SECONDS));
+			throw new ApiError("too_many_requests", `Too many wrong ingest tokens from this address. Wait a minute, then check the bearer token on the destination's Set up AEP page; the right token still works.`);
+		}
 		throw new ApiError("unauthorized", UNAUTHORIZED);
 	}
 

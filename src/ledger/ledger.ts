@@ -6,7 +6,7 @@ import type { DestinationRecord } from "../destinations/records";
 import { gateStub } from "../gate/gate";
 import { log } from "../platform/log";
 import type { Mapping, StoredMapping } from "../destinations/mapping";
-import { aepMapping, fieldsFrom, SourceData, type SegmentRef, type Update } from "../updates/update";
+import { aepMapping, fieldsFrom, SourceData, type FieldValue, type SegmentRef, type Update } from "../updates/update";
 import { hourOf, HOUR, Tally, zeroCounts, type CountName, type Counts } from "./counts";
 import { Outbox, sendAtFor } from "./outbox";
 import { DestinationAuthority } from "./record";
@@ -70,6 +70,24 @@ export type LedgerActivity = {
 	/** Updates pending and not held: this destination's share of its Outreach user's backlog. */
 	waiting: number;
 	recentErrors: { at: string; kind: string; updateId: string | null; prospectId: number | null; message: string }[];
+};
+
+/** What an erasure removed from the ledger and the gate, by kind (counts only: never a value). */
+export type ErasureReport = {
+	prospectIds: number[];
+	updates: { pending: number; held: number; delivered: number; failed: number; superseded: number };
+	failures: number;
+	events: number;
+	versions: number;
+	bulkWrites: number;
+};
+
+export type TraceState = "pending" | "held" | "delivered" | "failed" | "superseded";
+export type ProspectTrace = {
+	prospectId: number;
+	fields: { field: string; value: FieldValue | null; state: TraceState; at: string; updateId: string; receivedAt: string }[];
+	events: { at: string; kind: "received" | "written" | "failed" | "replayed" | "superseded" | "error"; updateId: string | null; detail: string }[];
+	versions: { field: string; observedAt: string; updateId: string; confirmed: boolean }[];
 };
 
 export type AlertConditionState = { active: boolean; since?: number; lastSentAt?: number; detail?: string };
@@ -646,9 +664,14 @@ export class Ledger extends DurableObject<Env> {
 		await this.wakeAt(Math.max(Date.now(), Math.min(...candidates)));
 	}
 
-	/** Deletes delivered, superseded and failed rows last touched before the retention period (the counters stay). */
+	/**
+	 * Deletes delivered, superseded and failed rows last touched before the retention period (the counters stay),
+	 * and recent errors older than it (their messages may quote a value Outreach refused). Pending and held
+	 * updates are work still to do and stay until they end; they then age like the rest.
+	 */
 	prune(now: number): number {
 		const cutoff = now - config(this.env).RETENTION_DAYS * DAY;
+		this.sql.exec(`DELETE FROM errors WHERE at < ?`, cutoff);
 		return this.sql.exec(`DELETE FROM updates WHERE state IN ('delivered', 'superseded', 'failed') AND updated_at < ?`, cutoff).rowsWritten;
 	}
 
@@ -673,6 +696,98 @@ export class Ledger extends DurableObject<Env> {
 
 	putAlertState(state: Record<string, AlertConditionState>): void {
 		this.ctx.storage.kv.put("alert-state", state);
+	}
+
+	// ─── one prospect: trace and erasure ───
+
+	/**
+	 * What this destination holds for one prospect: per field the newest update carrying it (its value, state
+	 * and when), the recent events of its updates, and the gate's versions. Null when nothing is held.
+	 */
+	async prospectTrace(destinationId: string, prospectId: number): Promise<ProspectTrace | null> {
+		this.destinationId(destinationId);
+		const rows = this.sql.exec<Row & { updated_at: number }>(`SELECT * FROM updates WHERE prospect_id = ? ORDER BY received_at DESC, id DESC LIMIT 200`, prospectId).toArray();
+		const gate = this.authority.current()?.gate;
+		const versions = gate ? await gateStub(this.env, gate).prospectVersions(destinationId, prospectId).catch(() => []) : [];
+		const errors = this.sql
+			.exec<{ at: number; kind: string; update_id: string | null; message: string }>(`SELECT at, kind, update_id, message FROM errors WHERE prospect_id = ? ORDER BY seq DESC`, prospectId)
+			.toArray();
+		if (rows.length === 0 && versions.length === 0 && errors.length === 0) return null;
+		const iso = (t: number) => new Date(t).toISOString();
+		const fields = new Map<string, ProspectTrace["fields"][number]>();
+		const events: ProspectTrace["events"] = [];
+		const mapping = await this.authority.mapping(destinationId);
+		for (const r of rows) {
+			const state: TraceState = r.state === "pending" && r.hold ? "held" : r.state;
+			const payload = r.payload ? (JSON.parse(r.payload) as Partial<Update>) : null;
+			// A delivered update no longer carries its payload: its fields are mapped again from its source data.
+			const source = SourceData.safeParse(JSON.parse(r.source));
+			const mapped: Record<string, { value: FieldValue | null }> = { ...(mapping && source.success ? fieldsFrom(source.data, mapping).fields : {}), ...(payload?.fields ?? {}) };
+			const failedFields = new Set(r.failed_fields ? (JSON.parse(r.failed_fields) as string[]) : []);
+			for (const field of failedFields) mapped[field] ??= { value: null };
+			for (const [field, f] of Object.entries(mapped)) {
+				// A failed update fails only the fields Outreach refused; its other fields were written.
+				const fieldState: TraceState = r.state === "failed" && !failedFields.has(field) ? "delivered" : state;
+				if (!fields.has(field)) fields.set(field, { field, value: f.value, state: fieldState, at: iso(r.updated_at), updateId: r.id, receivedAt: iso(r.received_at) });
+			}
+			events.push({ at: iso(r.received_at), kind: "received", updateId: r.id, detail: `segments ${(JSON.parse(r.segments) as SegmentRef[]).map((x) => x.segmentId).join(", ") || "none"}` });
+			if (r.first_failed_at !== null) events.push({ at: iso(r.first_failed_at), kind: "failed", updateId: r.id, detail: r.reason ?? "failed" });
+			if (r.first_failed_at !== null && r.state !== "failed") events.push({ at: iso(r.updated_at), kind: "replayed", updateId: r.id, detail: `now ${state}` });
+			if (r.state === "delivered") events.push({ at: iso(r.updated_at), kind: "written", updateId: r.id, detail: this.authority.current()?.bulkApi ? "by PATCH or bulk" : "by PATCH" });
+			if (r.state === "superseded") events.push({ at: iso(r.updated_at), kind: "superseded", updateId: r.id, detail: "a newer value won" });
+		}
+		for (const e of errors) events.push({ at: iso(e.at), kind: "error", updateId: e.update_id, detail: `${e.kind}: ${e.message}` });
+		events.sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : 0));
+		return {
+			prospectId,
+			fields: [...fields.values()],
+			events: events.slice(0, 100),
+			versions: versions.map((v) => ({ field: v.field, observedAt: iso(v.observedAt), updateId: v.updateId, confirmed: v.confirmed })),
+		};
+	}
+
+	/**
+	 * Erases `prospectIds` from this destination: every update (pending, held, delivered, failed, superseded) with
+	 * its source data and payload, their recent errors, and — through the gate — their versions and waiting bulk
+	 * writes. A copy already in the queue is refused by the gate (observed before the erasure) and its report finds
+	 * no row here, so it is never sent. The counts keep their totals (they hold no values), except that erased
+	 * work no longer counts as pending or held.
+	 */
+	async eraseProspects(destinationId: string, prospectIds: number[]): Promise<ErasureReport> {
+		this.destinationId(destinationId);
+		const at = Date.now();
+		const report: ErasureReport = {
+			prospectIds,
+			updates: { pending: 0, held: 0, delivered: 0, failed: 0, superseded: 0 },
+			failures: 0,
+			events: 0,
+			versions: 0,
+			bulkWrites: 0,
+		};
+		// The gate first: once it refuses older work, nothing deleted here can be written by a copy in flight.
+		const gate = this.authority.current()?.gate;
+		if (gate) {
+			const updateIds = prospectIds.flatMap((p) => this.sql.exec<{ id: string }>(`SELECT id FROM updates WHERE prospect_id = ? AND state = 'pending'`, p).toArray().map((r) => r.id));
+			const g = await gateStub(this.env, gate).eraseProspects(destinationId, prospectIds, at, updateIds);
+			report.versions = g.versions;
+			report.bulkWrites = g.bulkItems;
+		}
+		const tally = new Tally();
+		for (const p of prospectIds) {
+			const rows = this.sql.exec<Row>(`SELECT * FROM updates WHERE prospect_id = ?`, p).toArray();
+			for (const r of rows) {
+				if (r.state === "pending" && r.hold) {
+					report.updates.held++;
+					tally.add("held", -1, r.hour, []);
+				} else report.updates[r.state]++;
+				if (r.first_failed_at !== null) report.failures++;
+				if (r.state === "pending") tally.add("pending", -1, r.hour, JSON.parse(r.segments) as SegmentRef[]);
+			}
+			this.sql.exec(`DELETE FROM updates WHERE prospect_id = ?`, p);
+			report.events += this.sql.exec<{ seq: number }>(`DELETE FROM errors WHERE prospect_id = ? RETURNING seq`, p).toArray().length;
+		}
+		tally.write(this.sql);
+		return report;
 	}
 
 	/** Erases everything this destination's ledger holds (DELETE /api/destinations/:id). */

@@ -11,7 +11,9 @@ import { log } from "../platform/log";
 import { getMe } from "../outreach/api";
 import { exchangeCode } from "../outreach/oauth";
 import { OAuthState, STATE_TTL_MS, redirectUri } from "./begin";
-import { readSessionId } from "../auth/session";
+import { readSession, readSessionId } from "../auth/session";
+import { actorName } from "../auth/principal";
+import { auditStub } from "../audit/audit";
 
 /** Why a callback was refused: a stable code for clients and tests, and a sentence for people. */
 type Refusal = { reason: string; message: string; destinationId?: string };
@@ -94,12 +96,26 @@ async function completeConnect(c: Context<{ Bindings: Env }>): Promise<Response>
 	if (saved.sessionId === undefined) {
 		// Started through the API, bound to no browser session: whoever completed it must be confirmed by an admin.
 		const waiting = await awaitConfirmation(env, record, user, grant, calledAt);
+		await audit(env, "an API-started sign-in", destinationId, `Outreach sign-in by user ${user.id} (${user.email}) waits for confirmation`);
 		if (wantsJson(c)) return c.json({ connected: false, destination: destinationView(waiting, await connectionOf(env, waiting), base) }, 200, noCache);
 		return c.redirect(`/destinations/${encodeURIComponent(destinationId)}?confirm=1`, 302);
 	}
+	const before = await connectionOf(env, record);
 	const connected = await connect(env, record, user, grant, calledAt);
+	// Connecting (or reconnecting as another Outreach user) from the console is a change like any other.
+	const who = await readSession(c).catch(() => null);
+	await audit(
+		env,
+		who ? actorName(who.principal) : "console session",
+		destinationId,
+		`connection: ${before ? `Outreach user ${before.user.id} (${before.user.email}, ${before.status})` : "not connected"} → Outreach user ${user.id} (${user.email})`,
+	);
 	if (wantsJson(c)) return c.json({ connected: true, destination: destinationView(connected.record, connected.connection, base) }, 200, noCache);
 	return c.redirect(`/destinations/${encodeURIComponent(destinationId)}?connected=1`, 302);
+}
+
+async function audit(env: Env, actor: string, destinationId: string, summary: string): Promise<void> {
+	await auditStub(env).record({ at: new Date().toISOString(), actor, action: "GET /oauth/callback", destinationId, summary });
 }
 
 /** The saved state, or a refusal when it is unknown (forged, used, or past KV's expiry). */

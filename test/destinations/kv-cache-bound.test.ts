@@ -12,13 +12,17 @@ const CAPACITY = 1_000;
 
 const kvReads = async () => (await adminJson<{ kvReads: number }>("/api/metrics")).kvReads;
 
-/** Unauthenticated ingest requests, each naming a destination id nobody has used. */
+/**
+ * Unauthenticated ingest requests, each naming a destination id nobody has used. They carry no token: a wrong
+ * one would also be counted by the cross-isolate wrong-token limit (429 after 100 from one address), which is not
+ * what this test is about; the destination is looked up either way.
+ */
 async function freshIds(n: number): Promise<void> {
 	const ids = Array.from({ length: n }, () => crypto.randomUUID());
 	for (let at = 0; at < ids.length; at += 100)
 		await Promise.all(
 			ids.slice(at, at + 100).map(async (id) => {
-				const res = await SELF.fetch(`http://localhost/ingest/${id}`, { method: "POST", headers: { Authorization: "Bearer nope" }, body: "{}" });
+				const res = await SELF.fetch(`http://localhost/ingest/${id}`, { method: "POST", body: "{}" });
 				expect(res.status).toBe(401);
 				await res.body?.cancel();
 			}),

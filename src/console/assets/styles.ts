@@ -244,4 +244,6 @@ details.help summary { cursor: pointer; color: var(--accent); font-weight: 540; 
 .kbd { font-family: var(--mono); font-size: .8rem; border: 1px solid var(--border-strong); border-bottom-width: 2px; border-radius: 4px; padding: 0 4px; background: #fff; }
 .reason { max-width: 460px; }
 .pill { display: inline-block; background: #eef0f3; border-radius: 6px; padding: 0 6px; font-family: var(--mono); font-size: .8rem; margin: 0 4px 2px 0; }
+/* Roles: what the signed-in role may not do is not offered (the API refuses it anyway). */
+[data-role="view"] [data-needs="activate"], [data-role="view"] [data-needs="manage"], [data-role="activate"] [data-needs="manage"] { display: none !important; }
 `;

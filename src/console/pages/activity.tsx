@@ -236,7 +236,7 @@ function Failures({ d, failures, csrf, now }: { d: Destination; failures: Failur
 					</p>
 				</div>
 				{failures.length > 0 && (
-					<form method="post" action={action} data-confirm={`Replay all ${failures.length} failures?`}>
+					<form method="post" data-needs="activate" action={action} data-confirm={`Replay all ${failures.length} failures?`}>
 						<Csrf token={csrf} />
 						<button type="submit" class="btn" data-testid="replay-all">
 							Replay all ({num(failures.length)})
@@ -279,7 +279,7 @@ function Failures({ d, failures, csrf, now }: { d: Destination; failures: Failur
 									</td>
 									<td class="num">{f.attempts ?? ""}</td>
 									<td class="right">
-										<form method="post" action={action} class="inline">
+										<form method="post" data-needs="activate" action={action} class="inline">
 											<Csrf token={csrf} />
 											<input type="hidden" name="id" value={f.id} />
 											<button type="submit" class="btn small" data-testid="replay-one">
@@ -348,7 +348,7 @@ async function activityPage(c: ConsoleContext, d: Destination, notice?: string, 
 	const a = activity.data;
 	const list = failures.ok ? failures.data.failures : [];
 	return c.html(
-		<Shell title={`Activity · ${d.name}`} csrf={c.var.csrf}>
+		<Shell title={`Activity · ${d.name}`} csrf={c.var.csrf} principal={c.var.principal}>
 			<DestinationHeader
 				destination={d}
 				tab="activity"

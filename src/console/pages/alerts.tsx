@@ -30,7 +30,7 @@ function alertsPage(c: ConsoleContext, d: Destination, p: Props) {
 	const inv = (path: string) => (p.problems.some((x) => x.path === path) ? "true" : undefined);
 	const state = Object.entries(p.state ?? {});
 	return c.html(
-		<Shell title={`Alerts · ${d.name}`} csrf={csrf}>
+		<Shell title={`Alerts · ${d.name}`} csrf={csrf} principal={c.var.principal}>
 			<DestinationHeader destination={d} tab="alerts" />
 			{p.notice && <Callout tone="ok" testid="flash">{p.notice}</Callout>}
 			{p.error && <Callout tone="bad" title={p.error} />}
@@ -40,7 +40,7 @@ function alertsPage(c: ConsoleContext, d: Destination, p: Props) {
 				</Callout>
 			)}
 			<div class="grid main-side">
-				<form class="card" method="post" action={destinationPath(d.id, "/alerts")}>
+				<form class="card" data-needs="manage" method="post" action={destinationPath(d.id, "/alerts")}>
 					<Csrf token={csrf} />
 					<h2>Where alerts go</h2>
 					<div class="field">
@@ -85,7 +85,7 @@ function alertsPage(c: ConsoleContext, d: Destination, p: Props) {
 					<section class="card">
 						<h2>Test the webhook</h2>
 						<p class="small muted">Sends a short test message to the saved URL.</p>
-						<form method="post" action={destinationPath(d.id, "/alerts/test")}>
+						<form method="post" data-needs="manage" action={destinationPath(d.id, "/alerts/test")}>
 							<Csrf token={csrf} />
 							<button type="submit" class="btn" disabled={!p.saved}>
 								Send test message

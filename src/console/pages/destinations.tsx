@@ -26,14 +26,14 @@ async function listPage(c: ConsoleContext) {
 		return { d, today: a?.ok ? receivedToday(a.data) : null, failed: a?.ok ? a.data.totals.failed : 0 };
 	});
 	return c.html(
-		<Shell title="Destinations" csrf={c.var.csrf}>
+		<Shell title="Destinations" csrf={c.var.csrf} principal={c.var.principal}>
 			<div class="page-head">
 				<div>
 					<h1>Destinations</h1>
 					<p>Each destination takes AEP's profile updates at its own ingest URL and writes them to one Outreach user's prospects.</p>
 				</div>
 				{rows.length > 0 && (
-					<a class="btn primary" href="/destinations/new">
+					<a class="btn primary" data-needs="manage" href="/destinations/new">
 						New destination
 					</a>
 				)}
@@ -47,7 +47,7 @@ async function listPage(c: ConsoleContext) {
 							A destination connects one Outreach user, maps your AEP segments to Outreach custom fields, and gives AEP an ingest URL to stream
 							to. It takes about five minutes.
 						</p>
-						<a class="btn primary" href="/destinations/new">
+						<a class="btn primary" data-needs="manage" href="/destinations/new">
 							Create a destination
 						</a>
 					</EmptyState>
@@ -104,7 +104,7 @@ function DestinationRow({ d, today, failed }: { d: Destination; today: number | 
 
 function newPage(c: ConsoleContext, values: { name: string; description: string }, problems: Problem[], message?: string) {
 	return c.html(
-		<Shell title="New destination" csrf={c.var.csrf}>
+		<Shell title="New destination" csrf={c.var.csrf} principal={c.var.principal}>
 			<div class="crumbs">
 				<a href="/">Destinations</a> / New
 			</div>

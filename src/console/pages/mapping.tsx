@@ -139,7 +139,7 @@ function mappingPage(c: ConsoleContext, d: Destination, props: MappingPageProps)
 	const attrRows = [...draft.attributes, ...Array.from({ length: SPARE_ROWS }, () => ({ source: "", target: "" }))];
 	const status = problems.length || props.message ? 400 : 200;
 	return c.html(
-		<Shell title={`Mapping · ${d.name}`} csrf={csrf}>
+		<Shell title={`Mapping · ${d.name}`} csrf={csrf} principal={c.var.principal}>
 			<DestinationHeader destination={d} tab="mapping" />
 			{props.notice && <Callout tone="ok" testid="flash">{props.notice}</Callout>}
 			{props.remapped && props.remapped.length > 0 && <RemapNotice fields={props.remapped} />}
@@ -312,7 +312,7 @@ function mappingPage(c: ConsoleContext, d: Destination, props: MappingPageProps)
 						</button>
 					</section>
 					<div class="actions">
-						<button type="submit" class="btn primary" data-testid="save-mapping">
+						<button type="submit" class="btn primary" data-needs="activate" data-testid="save-mapping">
 							Save mapping
 						</button>
 						<span class="small muted">Takes effect everywhere within about a minute.</span>
@@ -325,7 +325,7 @@ function mappingPage(c: ConsoleContext, d: Destination, props: MappingPageProps)
 							Checks the saved mapping against the rules your Outreach administrator set on the mapped custom fields (picklists, formats), before AEP
 							sends anything.
 						</p>
-						<form method="post" action={destinationPath(d.id, "/mapping/verify")}>
+						<form method="post" data-needs="activate" action={destinationPath(d.id, "/mapping/verify")}>
 							<Csrf token={csrf} />
 							<button type="submit" class="btn" disabled={!props.saved || d.status !== "connected"} data-testid="verify">
 								Verify against Outreach

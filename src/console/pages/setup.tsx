@@ -29,7 +29,7 @@ function curlExample(d: Destination, m: MappingAnswer | null, token: string | un
 function setupPage(c: ConsoleContext, d: Destination, m: MappingAnswer | null, token?: string) {
 	const csrf = c.var.csrf;
 	return c.html(
-		<Shell title={`Set up AEP · ${d.name}`} csrf={csrf}>
+		<Shell title={`Set up AEP · ${d.name}`} csrf={csrf} principal={c.var.principal}>
 			<DestinationHeader destination={d} tab="setup" />
 			<PublicBaseWarning env={c.env} />
 			{token && (
@@ -153,7 +153,7 @@ function setupPage(c: ConsoleContext, d: Destination, m: MappingAnswer | null, t
 							Makes a new token and shows it once. The old one keeps working for up to a minute, then AEP's requests with it are refused (401) — update
 							AEP right away.
 						</p>
-						<form method="post" action={destinationPath(d.id, "/setup/rotate")} data-confirm="Make a new ingest token? The current one stops working within a minute.">
+						<form method="post" data-needs="manage" action={destinationPath(d.id, "/setup/rotate")} data-confirm="Make a new ingest token? The current one stops working within a minute.">
 							<Csrf token={csrf} />
 							<button type="submit" class="btn" data-testid="rotate">
 								Rotate token

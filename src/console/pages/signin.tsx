@@ -1,7 +1,7 @@
 import type { Context, Hono } from "hono";
-import { adminTokenProblem, isAdminToken } from "../../auth/admin-token";
+import { adminTokenProblem, principalOf } from "../../auth/admin-token";
 import { log } from "../../platform/log";
-import { clientKey, noteWrongAdminToken, throttledMessage } from "../../auth/throttle";
+import { noteWrongToken, throttledMessage } from "../../auth/throttle";
 import { endSession, readSessionId, startSession } from "../../auth/session";
 import { Callout } from "../components";
 import type { ConsoleEnv } from "../context";
@@ -26,7 +26,7 @@ function signInPage(c: Context, status: 200 | 401 | 429 | 500, props: SignInProp
 			<form method="post" action="/signin">
 				<input type="hidden" name="next" value={props.next} />
 				<div class="field">
-					<label for="token">Admin token</label>
+					<label for="token">Admin token or API key</label>
 					<input
 						id="token"
 						name="token"
@@ -42,10 +42,10 @@ function signInPage(c: Context, status: 200 | 401 | 429 | 500, props: SignInProp
 				</button>
 			</form>
 			<details class="help">
-				<summary>Where do I find the admin token?</summary>
+				<summary>Where do I find the admin token or an API key?</summary>
 				<p class="small muted">
 					Locally, <code>npm start</code> prints it (it lives in <code>.dev.vars</code>). In production it is the <code>ADMIN_TOKEN</code> secret you set
-					with <code>wrangler secret put ADMIN_TOKEN</code>. Your session lasts 12 hours; the token itself is never stored in your browser.
+					with <code>wrangler secret put ADMIN_TOKEN</code>. An API key is created by someone with the manage role (Keys page, or <code>POST /api/keys</code>); its role decides what you may do here. Your session lasts 12 hours; the token itself is never stored in your browser.
 				</p>
 			</details>
 		</>,
@@ -67,18 +67,19 @@ export function registerSignIn(app: Hono<ConsoleEnv>): void {
 		const next = safeNext(form.next);
 		const problem = adminTokenProblem(c.env);
 		if (problem) return signInPage(c, 500, { next, error: problem });
-		if (!form.token || !(await isAdminToken(c.env, form.token))) {
+		const principal = form.token ? await principalOf(c.env, form.token) : null;
+		if (!principal) {
 			// Shares the admin API's count of wrong tokens per address (src/auth/throttle.ts); the right token is never throttled.
-			const retryAfter = form.token ? noteWrongAdminToken(clientKey(c.req.raw.headers)) : 0;
+			const retryAfter = form.token ? await noteWrongToken(c.env, c.req.raw.headers) : 0;
 			log("warn", "console_signin_refused", { throttled: retryAfter > 0 });
 			if (retryAfter > 0) {
 				c.header("Retry-After", String(retryAfter));
 				return signInPage(c, 429, { next, error: throttledMessage(retryAfter) });
 			}
-			return signInPage(c, 401, { next, error: "That is not this Worker's admin token. Check for a missing character, or see below where to find it." });
+			return signInPage(c, 401, { next, error: "That is not this Worker's admin token, nor a live API key. Check for a missing character, or see below where to find it; a deleted API key no longer works — ask an admin for a new one." });
 		}
-		await startSession(c);
-		log("info", "console_signin", {});
+		await startSession(c, principal);
+		log("info", "console_signin", { kind: principal.kind });
 		return c.redirect(next, 303);
 	});
 
