@@ -49,11 +49,13 @@ const NOT_WORKERS = ["test/**/*.node.test.ts", "test/**/*.browser.test.ts"];
  * paid 80 times. These need a fresh runtime because what they assert is per isolate or about an empty world:
  * - the wrong-token throttle counts per isolate, so other files' wrong tokens would throttle theirs;
  * - per-isolate counters (queue messages while held, KV reads of the record cache) must move only for them;
- * - an empty console, and mappings with no other destination writing the same field.
+ * - an empty console, mappings with no other destination writing the same field, and an alert run that
+ *   evaluates only the destinations the test made.
  * Vitest runs projects in the order of their names: "isolated" comes before "workers", so its long held-work
  * test starts first instead of last.
  */
 const FRESH_RUNTIME = [
+	"test/alerts/evaluate.test.ts",
 	"test/auth/**/*.test.ts",
 	"test/console/flow.test.ts",
 	"test/api/mapping-validation.test.ts",
