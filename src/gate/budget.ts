@@ -223,9 +223,11 @@ export class Budget {
 	 * Whether one more grant at a moment to come keeps every window within the limit, for moments from `from` on;
 	 * `add` counts a grant just given. A call in flight may be answered at any moment from now on, so it counts
 	 * in every window; an answered one where it was answered; a grant to come from its moment on (it may be
-	 * answered any time after). The windows holding `at` that end at `at` or at a grant to come are the ones
-	 * that can be fullest. The log is read once per round and searched in sorted arrays: a round decides up to a
-	 * hundred grants ahead, and reading the log for each of them held the gate for tens of milliseconds.
+	 * answered any time after). So the one more grant at `at` counts in every window that ends at or after `at`
+	 * — a grant to come a window or more later included, since it may still be unanswered then — and the
+	 * fullest of those end at `at` or at a grant to come. The log is read once per round and searched in sorted
+	 * arrays: a round decides up to a hundred grants ahead, and reading the log for each of them held the gate
+	 * for tens of milliseconds.
 	 */
 	private roomFrom(from: number, now: number): { at(at: number): boolean; add(at: number): void } {
 		const { windowMs, leaseMs, limit } = this.opts;
@@ -238,13 +240,13 @@ export class Budget {
 			.exec<{ at: number }>(`SELECT at FROM budget_grants WHERE settled = 0 AND at > ? ORDER BY at`, now)
 			.toArray()
 			.map((r) => r.at);
-		/** How many of the sorted `list` are before `t` (or at it, with `orAt`). */
-		const count = (list: number[], t: number, orAt = true) => {
+		/** How many of the sorted `list` are at or before `t`. */
+		const count = (list: number[], t: number) => {
 			let lo = 0;
 			let hi = list.length;
 			while (lo < hi) {
 				const mid = (lo + hi) >> 1;
-				if (list[mid]! < t || (orAt && list[mid] === t)) lo = mid + 1;
+				if (list[mid]! <= t) lo = mid + 1;
 				else hi = mid;
 			}
 			return lo;
@@ -252,7 +254,7 @@ export class Budget {
 		const answeredIn = (end: number) => count(answered, end) - count(answered, end - windowMs);
 		return {
 			at(at: number): boolean {
-				const ends = [at, ...toCome.slice(count(toCome, at), count(toCome, at + windowMs, false))];
+				const ends = [at, ...toCome.slice(count(toCome, at))];
 				for (const end of ends) if (answeredIn(end) + inFlight + count(toCome, end) + 1 > limit) return false;
 				return true;
 			},

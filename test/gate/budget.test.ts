@@ -153,6 +153,21 @@ describe("the budget (a sliding log of grants)", () => {
 		expect(grantedAhead).toBeGreaterThan(0);
 	});
 
+	it("does not grant a slot ahead beside a grant still to come a window or more after it: unanswered, the earlier call counts there too", async () => {
+		await withBudget({ limit: 1, windowMs: 1000, aheadMs: 3000 }, (fresh) => {
+			const budget = fresh();
+			const first = budget.grant([undefined, undefined, undefined], 0);
+			const [granted, early, late] = first as [{ grantId: number }, { at: number; reservation: number }, { at: number; reservation: number }];
+			budget.settle([{ id: granted.grantId, at: 0 }]);
+			expect([early.at, late.at]).toEqual([1050, 2100]);
+			// The later slot is presented first and granted for its moment.
+			expect(budget.grant([late.reservation], 100)).toEqual([{ grantId: expect.any(Number), startAt: 2100 }]);
+			// A call sent at 1050 may still be unanswered at 2100, when Outreach may count both in one window.
+			const [decision] = budget.grant([early.reservation], 200);
+			expect(decision).not.toHaveProperty("grantId");
+		});
+	});
+
 	it("grants the whole limit in every window of a steady backlog, each window a margin after the last", async () => {
 		const params = fc.record({
 			limit: fc.integer({ min: 1, max: 50 }),
