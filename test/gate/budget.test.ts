@@ -168,6 +168,36 @@ describe("the budget (a sliding log of grants)", () => {
 		});
 	});
 
+	it("drains a backlog in rounds linear in its size when calls stay unanswered longer than the window, not a round for every waiting call each window", async () => {
+		const [limit, windowMs, latencyMs, calls] = [1, 200, 1500, 40];
+		await withBudget({ limit, windowMs }, (fresh) => {
+			const budget = fresh();
+			let now = 0;
+			let inFlight: { id: number; answeredAt: number }[] = [];
+			let waiting: { reservation: number; at: number }[] = [];
+			let rounds = 0;
+			const present = (reservations: (number | undefined)[]) => {
+				budget.settle(inFlight.filter((f) => f.answeredAt <= now).map((f) => ({ id: f.id, at: f.answeredAt })));
+				inFlight = inFlight.filter((f) => f.answeredAt > now);
+				for (const d of budget.grant(reservations, now)) {
+					if ("grantId" in d) inFlight.push({ id: d.grantId, answeredAt: now + latencyMs });
+					else waiting.push({ reservation: d.reservation, at: d.at });
+				}
+			};
+			present(Array.from({ length: calls }, () => undefined));
+			// Each grant holds the only place for the call's latency and a window after: a call waiting behind k
+			// others needs k such turns, and should not come back every window of them.
+			const bound = calls * Math.ceil((latencyMs + windowMs) / windowMs);
+			for (; waiting.length && rounds < bound; rounds++) {
+				now = Math.max(now + 1, Math.min(...waiting.map((w) => w.at)));
+				const due = waiting.filter((w) => w.at <= now);
+				waiting = waiting.filter((w) => w.at > now);
+				present(due.map((w) => w.reservation));
+			}
+			expect({ waiting: waiting.length, rounds }).toEqual({ waiting: 0, rounds: expect.any(Number) });
+		});
+	});
+
 	it("grants the whole limit in every window of a steady backlog, each window a margin after the last", async () => {
 		const params = fc.record({
 			limit: fc.integer({ min: 1, max: 50 }),
