@@ -135,14 +135,18 @@ describe("the budget (a sliding log of grants)", () => {
 						now += e.gapMs;
 						step(e);
 					}
-					// The backlog drains: time moves on until every deferred call was granted.
-					for (let guard = 0; waiting.length && guard < 10_000; guard++) {
+					// The backlog drains: time moves on until every deferred call was granted, each coming back a
+					// bounded number of times (it takes under 20 rounds a call; a budget that sends every waiting call
+					// back each window takes hundreds, and without the bound ran for minutes before failing).
+					const bound = 50 * waiting.length;
+					let rounds = 0;
+					for (; waiting.length && rounds < bound; rounds++) {
 						// Presented ahead when the earliest slot is still beyond reach, else at it (as the consumer does).
 						const first = Math.min(...waiting.map((w) => w.at));
 						now = first > now + aheadMs ? first - aheadMs : Math.max(now + 50, first);
 						step({ calls: 0, latency: 0.5, arrival: 0.5 });
 					}
-					expect(waiting).toEqual([]);
+					expect(waiting, `${waiting.length} calls still waiting after ${rounds} rounds (limit ${limit}, window ${windowMs} ms, ahead ${aheadMs} ms)`).toEqual([]);
 					expect(maxInWindow(arrivals, windowMs)).toBeLessThanOrEqual(limit);
 					return ahead;
 				});
@@ -217,7 +221,11 @@ describe("the budget (a sliding log of grants)", () => {
 					let granted = 0;
 					// A consumer that always has `backlog` calls waiting: each comes back at its reserved slot.
 					let waiting: { at: number; reservation?: number }[] = Array.from({ length: backlog }, () => ({ at: start }));
-					while (now < end) {
+					// A round or two a window suffice (the window's burst, the backlog's slots); a bound so a budget that
+					// hands back slots barely later than now fails with the parameters instead of spinning.
+					const bound = 10 * (windows + 1);
+					let rounds = 0;
+					for (; now < end && rounds < bound; rounds++) {
 						const due = waiting.filter((w) => w.at <= now);
 						waiting = waiting.filter((w) => w.at > now);
 						const decisions = budget.grant(
@@ -233,6 +241,7 @@ describe("the budget (a sliding log of grants)", () => {
 						}
 						now = Math.max(now + 1, Math.min(...waiting.map((w) => w.at)));
 					}
+					expect(now, `still at ${now - start} ms of ${end - start} after ${rounds} rounds (limit ${limit}, window ${windowMs} ms, backlog ${backlog})`).toBeGreaterThanOrEqual(end);
 					// A window's worth every window — plus the schedule's margin of 1 % of a window (at least 50 ms),
 					// so bursts start at k × (window + margin): as many as fit in the time given.
 					const margin = Math.max(50, Math.round(windowMs / 100));
