@@ -144,7 +144,10 @@ export class Budget {
 			left--;
 		};
 		// First the calls whose reserved slot has come. Those the window has no room for yet (the calls before
-		// them were granted later than their slots) come back as the window's oldest grants age out, in order.
+		// them were granted later than their slots) come back as the window's oldest grants age out, in order —
+		// unless the place they wait for is held by a call unanswered for over a window (only when the lease is
+		// longer than the window): it may hold it until its lease ends, and every call waiting for it would come
+		// back each window meanwhile, so such a call takes the next place behind the slots already reserved.
 		const waiting: number[] = [];
 		reservations.forEach((id, i) => {
 			const at = id === undefined ? undefined : presented.get(id);
@@ -155,9 +158,18 @@ export class Budget {
 		if (waiting.length) {
 			const freed = this.ageOuts(waiting.length, now);
 			waiting.forEach((i, j) => {
-				const at = Math.max(freed[j] ?? now + this.opts.windowMs, this.floor(now));
-				this.sql.exec(`UPDATE budget_slots SET at = ? WHERE id = ?`, at, reservations[i]!);
-				out[i] = { at, reservation: reservations[i]! };
+				const id = reservations[i]!;
+				const place = freed[j];
+				let at: number;
+				if (place?.unanswered) {
+					this.sql.exec(`DELETE FROM budget_slots WHERE id = ?`, id);
+					at = this.places(1, now)[0]!;
+					this.sql.exec(`INSERT INTO budget_slots (id, at) VALUES (?, ?)`, id, at);
+				} else {
+					at = Math.max(place?.at ?? now + this.opts.windowMs, this.floor(now));
+					this.sql.exec(`UPDATE budget_slots SET at = ? WHERE id = ?`, at, id);
+				}
+				out[i] = { at, reservation: id };
 			});
 		}
 		// Then the calls whose slot comes within `aheadMs`: granted for that moment, when the window will have room
@@ -223,9 +235,11 @@ export class Budget {
 	 * Whether one more grant at a moment to come keeps every window within the limit, for moments from `from` on;
 	 * `add` counts a grant just given. A call in flight may be answered at any moment from now on, so it counts
 	 * in every window; an answered one where it was answered; a grant to come from its moment on (it may be
-	 * answered any time after). The windows holding `at` that end at `at` or at a grant to come are the ones
-	 * that can be fullest. The log is read once per round and searched in sorted arrays: a round decides up to a
-	 * hundred grants ahead, and reading the log for each of them held the gate for tens of milliseconds.
+	 * answered any time after). So the one more grant at `at` counts in every window that ends at or after `at`
+	 * — a grant to come a window or more later included, since it may still be unanswered then — and the
+	 * fullest of those end at `at` or at a grant to come. The log is read once per round and searched in sorted
+	 * arrays: a round decides up to a hundred grants ahead, and reading the log for each of them held the gate
+	 * for tens of milliseconds.
 	 */
 	private roomFrom(from: number, now: number): { at(at: number): boolean; add(at: number): void } {
 		const { windowMs, leaseMs, limit } = this.opts;
@@ -238,13 +252,13 @@ export class Budget {
 			.exec<{ at: number }>(`SELECT at FROM budget_grants WHERE settled = 0 AND at > ? ORDER BY at`, now)
 			.toArray()
 			.map((r) => r.at);
-		/** How many of the sorted `list` are before `t` (or at it, with `orAt`). */
-		const count = (list: number[], t: number, orAt = true) => {
+		/** How many of the sorted `list` are at or before `t`. */
+		const count = (list: number[], t: number) => {
 			let lo = 0;
 			let hi = list.length;
 			while (lo < hi) {
 				const mid = (lo + hi) >> 1;
-				if (list[mid]! < t || (orAt && list[mid] === t)) lo = mid + 1;
+				if (list[mid]! <= t) lo = mid + 1;
 				else hi = mid;
 			}
 			return lo;
@@ -252,7 +266,7 @@ export class Budget {
 		const answeredIn = (end: number) => count(answered, end) - count(answered, end - windowMs);
 		return {
 			at(at: number): boolean {
-				const ends = [at, ...toCome.slice(count(toCome, at), count(toCome, at + windowMs, false))];
+				const ends = [at, ...toCome.slice(count(toCome, at))];
 				for (const end of ends) if (answeredIn(end) + inFlight + count(toCome, end) + 1 > limit) return false;
 				return true;
 			},
@@ -262,19 +276,23 @@ export class Budget {
 		};
 	}
 
-	/** When the window's `n` oldest grants age out (a call in flight: a window after it is answered, at the earliest from now). */
-	private ageOuts(n: number, now: number): number[] {
+	/**
+	 * When the window's `n` oldest grants age out (a call in flight: a window after it is answered, at the earliest
+	 * from now), and whether that call has been unanswered for over a window already.
+	 */
+	private ageOuts(n: number, now: number): { at: number; unanswered: boolean }[] {
 		return this.sql
-			.exec<{ t: number }>(
-				`SELECT CASE WHEN settled = 0 THEN MAX(at, ?) ELSE at END AS t FROM budget_grants
+			.exec<{ t: number; unanswered: number }>(
+				`SELECT CASE WHEN settled = 0 THEN MAX(at, ?) ELSE at END AS t, settled = 0 AND at <= ? AS unanswered FROM budget_grants
 				 WHERE at > ? OR (settled = 0 AND at > ?) ORDER BY t LIMIT ?`,
 				now,
+				now - this.opts.windowMs,
 				now - this.opts.windowMs,
 				now - this.opts.leaseMs,
 				n,
 			)
 			.toArray()
-			.map((r) => r.t + this.opts.windowMs + 1);
+			.map((r) => ({ at: r.t + this.opts.windowMs + 1, unanswered: r.unanswered === 1 }));
 	}
 
 	/** Frees reservations whose calls need no grant after all (superseded, already delivered). */
@@ -297,6 +315,14 @@ export class Budget {
 	 * window of the future gets exactly `limit` slots, in the order the calls asked.
 	 */
 	private reserve(m: number, now: number): { at: number; reservation: number }[] {
+		return this.places(m, now).map((at) => ({
+			at,
+			reservation: this.sql.exec<{ id: number }>(`INSERT INTO budget_slots (at) VALUES (?) RETURNING id`, at).one().id,
+		}));
+	}
+
+	/** The next `m` places of the schedule, after every grant and reservation already made. */
+	private places(m: number, now: number): number[] {
 		if (m <= 0) return [];
 		const { limit, windowMs, leaseMs } = this.opts;
 		const reserved = this.sql
@@ -322,14 +348,14 @@ export class Budget {
 						.reverse();
 		const tail = [...granted, ...reserved];
 		const floor = this.floor(now);
-		const out: { at: number; reservation: number }[] = [];
+		const out: number[] = [];
 		for (let k = 0; k < m; k++) {
 			// A margin per window: a call is granted a little after its slot (the queue, the consumer), and a
 			// schedule computed without it would run ahead of the window more with every window of a backlog.
 			const prior = tail.length >= limit ? tail[tail.length - limit]! + windowMs + this.marginMs : now;
 			const at = Math.max(prior, floor, tail.at(-1) ?? now);
 			tail.push(at);
-			out.push({ at, reservation: this.sql.exec<{ id: number }>(`INSERT INTO budget_slots (at) VALUES (?) RETURNING id`, at).one().id });
+			out.push(at);
 		}
 		return out;
 	}
