@@ -25,19 +25,27 @@ function fail(message: string): never {
 }
 
 const [command, ...rest] = process.argv.slice(2);
-const { values } = parseArgs({
-	args: rest,
-	options: {
-		out: { type: "string", default: "aep/dist" },
-		aggregation: { type: "string", default: "configurable" },
-		profiles: { type: "string" },
-		segment: { type: "string" },
-		status: { type: "string" },
-		alias: { type: "string" },
-		instance: { type: "string" },
-	},
-	strict: true,
-});
+/** The options, or a usage message naming what was wrong (an unknown or valueless option is a person's typo, not a crash). */
+function options() {
+	try {
+		return parseArgs({
+			args: rest,
+			options: {
+				out: { type: "string", default: "aep/dist" },
+				aggregation: { type: "string", default: "configurable" },
+				profiles: { type: "string" },
+				segment: { type: "string" },
+				status: { type: "string" },
+				alias: { type: "string" },
+				instance: { type: "string" },
+			},
+			strict: true,
+		});
+	} catch (err) {
+		return fail(`${(err as Error).message}\n${USAGE}`);
+	}
+}
+const { values } = options();
 const aggregation = Aggregation.safeParse(values.aggregation);
 if (!aggregation.success) fail(aggregation.error.issues[0]!.message);
 
