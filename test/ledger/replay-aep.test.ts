@@ -1,25 +1,12 @@
-import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { ledgerStub } from "../../src/ledger/ledger";
+import { bareLedger } from "../helpers/ledger";
 
 /**
  * Updates from the Destination SDK package carry the mapping AEP sent (its Mapping IDs, attribute names) in
  * their source data: a replay maps them by it, with or without a console mapping.
  */
 async function ledgerWithPackageFailure(consoleMapping: unknown | null) {
-	const id = `ledger-aep-${crypto.randomUUID()}`;
-	const ledger = ledgerStub(env, id);
-	await ledger.createDestination({
-		id,
-		name: "Ledger AEP test",
-		description: "",
-		enabled: true,
-		createdAt: new Date().toISOString(),
-		ingestTokenHash: "0".repeat(64),
-		bulkApi: false,
-		gate: null,
-		pendingConnection: null,
-	});
+	const { id, ledger } = await bareLedger("ledger-aep-");
 	if (consoleMapping) await ledger.putMapping(id, consoleMapping as never);
 	const now = Date.now();
 	const source = {

@@ -1,22 +1,9 @@
-import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { ledgerStub } from "../../src/ledger/ledger";
+import { bareLedger } from "../helpers/ledger";
 
 /** A destination's ledger holding `n` failed updates, written through its own RPC methods. */
 async function ledgerWithFailures(n: number) {
-	const id = `ledger-test-${crypto.randomUUID()}`;
-	const ledger = ledgerStub(env, id);
-	await ledger.createDestination({
-		id,
-		name: "Ledger test",
-		description: "",
-		enabled: true,
-		createdAt: new Date().toISOString(),
-		ingestTokenHash: "0".repeat(64),
-		bulkApi: false,
-		gate: null,
-		pendingConnection: null,
-	});
+	const { id, ledger } = await bareLedger("ledger-test-");
 	await ledger.putMapping(id, { identityNamespace: "Oid", attributes: [{ source: "person.name.firstName", target: "firstName" }], segments: [] });
 	const now = Date.now();
 	const accepted = Array.from({ length: n }, (_, i) => ({
