@@ -3,6 +3,10 @@ import { beforeEach, describe, expect, it, vi } from "vitest";
 import { gateStub } from "../../src/gate/gate";
 import { admin, adminJson, createConnectedDestination, repGate, resetOutreach } from "../helpers/control";
 import { activity, failures, ingestOk, prospectAttributes, putMapping, settled } from "../helpers/data";
+import { auditHooks } from "../helpers/audit";
+
+// Every write these tests make is audited: none may put a field back to an older version.
+auditHooks();
 
 /**
  * Prospect trace and erasure (issue 22): what the product holds for one prospect, and a data subject's erasure

@@ -5,7 +5,11 @@ import realizedBody from "../fixtures/aep/rendered-realized.json?raw";
 import exitedBody from "../fixtures/aep/rendered-exited.json?raw";
 import { adminJson, createConnectedDestination, createDestination, resetOutreach } from "../helpers/control";
 import { page, signInConsole, text } from "../console/helpers";
+import { auditHooks } from "../helpers/audit";
 import { activity, expectCountsAddUp, ingest, prospectAttributes, putMapping, settled, type IngestAnswer } from "../helpers/data";
+
+// Every write these tests make is audited: none may put a field back to an older version.
+auditHooks();
 
 /**
  * Bodies rendered by `npm run aep -- render` from the package's template over profiles in AEP's sample-profile
