@@ -1,14 +1,16 @@
 /**
  * Renders Destination SDK templates on Node the way AEP's Pebble does, with nunjucks (no Pebble port is on the
  * npm registry). Nunjucks differs from Pebble in four places that matter here, each adapted below and each
- * pinned by test/aep/pebble.node.test.ts:
+ * pinned by test/aep/render.node.test.ts ("Pebble constructs on nunjucks"):
  * - autoescaping is on by default → off (the body is JSON, not HTML);
  * - no `raw` filter → one that prints a map or list as JSON, as AEP's `{{ profile | raw }}` does;
  * - no `empty` test, and `null` is false for a missing value → both as Pebble has them (null covers missing);
  * - a one-variable `for` over a map runs zero times → maps are made iterable, yielding `{key, value}` entries
  *   as Pebble's Map.Entry does, while `map.key` and `map[key]` lookups keep working.
  * Our own templates avoid map iteration altogether (they print whole maps with `| raw`), so they do not
- * depend on the last adaptation.
+ * depend on the last adaptation. A fifth difference is left as it is, because our templates reach AEP as one
+ * line: Pebble drops the newline right after a tag, nunjucks keeps it (test/aep/adobe-sample.node.test.ts,
+ * which also renders Adobe's documented samples to Adobe's documented results).
  */
 import nunjucks from "nunjucks";
 
