@@ -1,9 +1,8 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { generateDevVars, startStack, type Stack } from "../../scripts/stack.ts";
+import { freePort, generateDevVars, startStack, type Stack } from "../../scripts/stack.ts";
 
 /**
  * No key in plaintext in local state (issue 22's acceptance): the Worker runs under `wrangler dev` with its
@@ -12,17 +11,6 @@ import { generateDevVars, startStack, type Stack } from "../../scripts/stack.ts"
  * SQLite, caches — and the processes' log output is scanned for them. The key's public id is found (so the scan
  * does read the Durable Objects' storage); its secret never is.
  */
-
-function freePort(): Promise<number> {
-	return new Promise((resolve, reject) => {
-		const server = createServer();
-		server.once("error", reject);
-		server.listen(0, "127.0.0.1", () => {
-			const { port } = server.address() as { port: number };
-			server.close(() => resolve(port));
-		});
-	});
-}
 
 function filesUnder(dir: string): string[] {
 	return readdirSync(dir).flatMap((name) => {
