@@ -47,7 +47,7 @@ export const activityApi = new Hono<{ Bindings: Env }>()
 				pausedUntil: budget.pausedUntil === null ? null : new Date(budget.pausedUntil).toISOString(),
 				oldestPendingAt: ledger.oldestPendingAt,
 			},
-			delivery: bulkPath(c.var.destination, connection, bulk?.fallback ?? null),
+			delivery: bulk?.delivery ?? bulkPath(c.var.destination, connection),
 			backlog: {
 				pending: waiting,
 				callsPerHour: Math.round((budget.limit * 3600) / budget.windowSeconds),

@@ -11,8 +11,7 @@ import { count } from "../platform/metrics";
 import { patchProspect, type OutreachResponse } from "../outreach/api";
 import { classify, type Outcome } from "../outreach/outcome";
 import { MAX_DELAY_SECONDS, Salvage, UpdateMessage } from "./message";
-import { bulkPath } from "../gate/path";
-import { customFieldNumber } from "../outreach/attributes";
+import { bulkWays } from "../gate/path";
 import { mergeUpdates, type Update } from "../updates/update";
 
 /**
@@ -134,8 +133,8 @@ function groupBy<T>(items: T[], key: (t: T) => string): Map<string, T[]> {
 
 
 /**
- * One Outreach user's share of a batch: its destinations' view, their items for PATCH, and the segment-only
- * updates of destinations that deliver segment statuses in bulk.
+ * One Outreach user's share of a batch: its destinations' view, their items for PATCH, and the updates of
+ * destinations that may deliver in bulk (offered to the gate first).
  */
 type GateWork = { request: AdmitRequest["destinations"]; items: Item[]; bulk: Map<string, Item[]>; connections: Map<string, ConnectionRecord> };
 
@@ -186,10 +185,12 @@ export async function deliver(batch: MessageBatch<unknown>, env: Env): Promise<v
 					const formerGate = formerGateOf(connection);
 					work.request[destinationId] = { revisions: mapping?.revisions ?? {}, ...(formerGate ? { formerGate } : {}) };
 					work.connections.set(destinationId, connection);
-					const bulk = bulkPath(destination, connection).path === "bulk";
-					const inBulk: Item[] = [];
-					for (const i of live) (bulk && bulkEligible(i) ? inBulk : work.items).push(i);
-					if (inBulk.length) work.bulk.set(destinationId, inBulk);
+					// A destination that may use a bulk path offers its updates to the gate, which takes them when its
+					// user's backlog calls for bulk; PATCH-only ones (sent back by a bulk path) go by PATCH.
+					const ways = bulkWays(destination, connection);
+					const offered: Item[] = [];
+					for (const i of live) ((ways.modify || ways.imports) && !i.update.patchOnly ? offered : work.items).push(i);
+					if (offered.length) work.bulk.set(destinationId, offered);
 				}
 			} catch (err) {
 				log("error", "destination_read_failed", { batchId, destinationId, error: err instanceof Error ? err.name : "Error" });
@@ -310,19 +311,20 @@ function buildCalls(items: Item[], plan: Plan): Call[] {
 	return calls;
 }
 
-/** A segment-only update that may go in bulk: every field a segment's status (attributes always go by PATCH). */
-function bulkEligible(i: Item): boolean {
-	return !i.update.patchOnly && Object.keys(i.update.fields).every((f) => customFieldNumber(f) !== null);
-}
-
 async function deliverThroughGate(env: Env, gateName: string, work: GateWork, plan: Plan, run: ReturnType<typeof limiter>): Promise<void> {
 	const gate = gateStub(env, gateName);
 	for (const [destinationId, items] of work.bulk) {
 		count("gateCalls");
-		const taken = await gate.acceptBulk(destinationId, items.map((i) => i.update));
-		// Taken: the gate delivers them and reports their outcomes to the ledger. Refused: they go by PATCH now.
-		if (!taken.accepted) work.items.push(...items);
-		else plan.stats.bulk += items.length;
+		const offer = await gate.offerBulk(destinationId, items.map((i) => i.update));
+		// Taken: the gate delivers them and reports their outcomes to the ledger. The others go by PATCH now, unless
+		// the gate knows the destination paused (this consumer's copy of its record may be older): then they are held.
+		if (offer.paused) {
+			plan.hold(items, "paused");
+			continue;
+		}
+		const taken = new Set(offer.taken);
+		for (const i of items) if (!taken.has(i.update.id)) work.items.push(i);
+		plan.stats.bulk += taken.size;
 	}
 	const calls = buildCalls(work.items, plan);
 	if (calls.length === 0) return;

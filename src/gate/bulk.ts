@@ -1,21 +1,22 @@
 import { config } from "../platform/config";
-import type { BatchReport, HoldReason } from "../ledger/report";
 import { log } from "../platform/log";
 import { count } from "../platform/metrics";
 import { batchEnded, batchItems, bulkModify, cancelBatch, getBatch, type Batch, type BatchItem } from "../outreach/bulk";
 import { classifyBulk, fieldFailureReason } from "../outreach/outcome";
 import type { OutreachResponse } from "../outreach/api";
-import type { Update, Version } from "../updates/update";
 import type { Budget } from "./budget";
+import { fieldOf, type BulkItems, type ItemRow } from "./items";
+import { groupReady } from "./path";
 import type { TokenCustody } from "./tokens";
 import type { FieldVersions } from "./versions";
 
 /**
  * Segment statuses delivered through Outreach's bulk API, inside the gate (design: "Outreach's bulk API"). A
  * segment's status is the same value for every member of a (field, value) group, which is exactly one bulk
- * modify: the gate keeps the segment writes waiting for its Outreach user (`bulk_items`), groups them by field
- * and value across batches and destinations, and sends each group as requests of at most OUTREACH_BULK_MAX_IDS
- * explicit ids (halved when Outreach says the request is too large).
+ * modify: the segment-only updates the gate took for bulk (`bulk_items`, ./items.ts, `via` modify) are grouped
+ * by field and value across batches and destinations, and each group goes — once full or no longer filling
+ * (./path.ts `groupReady`) — as requests of at most OUTREACH_BULK_MAX_IDS explicit ids (halved when Outreach
+ * says the request is too large).
  *
  * - Every bulk request, poll and page of items is one call of the same budget as the PATCHes.
  * - The (prospect, field) versions of a running batch stay locked under a lease, renewed while the batch makes
@@ -24,29 +25,8 @@ import type { FieldVersions } from "./versions";
  * - Finished items are delivered; failed items fail their updates with Outreach's `info`; items a batch did not
  *   apply go back by PATCH. When Outreach refuses bulk (403, 404, a 422 other than size) or the bulk quota is
  *   spent, the destination falls back to PATCH for a while — the quota's 429 does not pause the PATCH budget.
- * - Each update's outcome goes to its ledger once all of its fields are decided.
+ * - Each update's outcome goes to its ledger once all of its fields are decided (./items.ts).
  */
-
-type ItemRow = {
-	id: number;
-	destination_id: string;
-	update_id: string;
-	prospect_id: number;
-	field: string;
-	value: string;
-	r: number;
-	t: number;
-	o: number;
-	s: number;
-	gen: number | null;
-	attempt: number;
-	state: "waiting" | "sending" | "running" | "decided";
-	batch_id: number | null;
-	grant_id: number | null;
-	outcome: "delivered" | "superseded" | "failed" | "patch" | "hold" | null;
-	reason: string | null;
-	queued_at: number;
-};
 
 type BatchRow = {
 	id: number;
@@ -60,18 +40,8 @@ type BatchRow = {
 	total: number;
 };
 
-export type BulkFallback = { reason: string; until: number };
-
-/**
- * Writes wait this share of the rate window for others to join their group before a bulk request goes (unless
- * the group is full): 15 minutes of a 1-hour window. Each (field, value) group then costs about 4 requests (and
- * their polls) per window however many prospects it names, where a shorter wait costs calls in proportion.
- */
-const GATHER_SHARE_OF_WINDOW = 0.25;
 /** After Outreach refused a bulk request, the destination delivers by PATCH this long before trying bulk again. */
-const REFUSED_FALLBACK_MS = 3600_000;
-
-const versionOf = (r: Pick<ItemRow, "r" | "t" | "o" | "s">): Version => [r.r, r.t, r.o, r.s];
+export const REFUSED_FALLBACK_MS = 3600_000;
 
 /**
  * A group's writes as bulk requests, in order: each with at least one and at most `maxIds` distinct prospects,
@@ -101,17 +71,10 @@ export class BulkDelivery {
 	constructor(
 		private readonly storage: DurableObjectStorage,
 		private readonly env: Env,
-		private readonly parts: { versions: FieldVersions; budget: () => Budget; tokens: TokenCustody },
+		private readonly parts: { items: BulkItems; versions: FieldVersions; budget: () => Budget; tokens: TokenCustody },
 	) {
 		this.sql = storage.sql;
 		this.sql.exec(`
-			CREATE TABLE IF NOT EXISTS bulk_items (id INTEGER PRIMARY KEY AUTOINCREMENT, destination_id TEXT NOT NULL, update_id TEXT NOT NULL,
-				prospect_id INTEGER NOT NULL, field TEXT NOT NULL, value TEXT NOT NULL, r INTEGER NOT NULL, t INTEGER NOT NULL, o INTEGER NOT NULL,
-				s INTEGER NOT NULL, gen INTEGER, attempt INTEGER NOT NULL, state TEXT NOT NULL, batch_id INTEGER, grant_id INTEGER,
-				outcome TEXT, reason TEXT, queued_at INTEGER NOT NULL);
-			CREATE INDEX IF NOT EXISTS bulk_items_state ON bulk_items (state, queued_at);
-			CREATE INDEX IF NOT EXISTS bulk_items_update ON bulk_items (destination_id, update_id);
-			CREATE INDEX IF NOT EXISTS bulk_items_batch ON bulk_items (batch_id);
 			CREATE TABLE IF NOT EXISTS bulk_batches (id INTEGER PRIMARY KEY, owner TEXT NOT NULL, grant_id INTEGER NOT NULL, started_at INTEGER NOT NULL,
 				lease_until INTEGER NOT NULL, next_poll_at INTEGER NOT NULL, last_pending INTEGER NOT NULL, last_polled_at INTEGER NOT NULL, total INTEGER NOT NULL);
 		`);
@@ -134,91 +97,18 @@ export class BulkDelivery {
 		return (this.storage.kv.get("bulk.maxIds") as number | undefined) ?? this.cfg.OUTREACH_BULK_MAX_IDS;
 	}
 
-	/** Why a destination delivers by PATCH now although its bulk API is on, and until when; null when bulk is on. */
-	fallback(destinationId: string, now = Date.now()): BulkFallback | null {
-		const f = this.storage.kv.get(`bulk.fallback.${destinationId}`) as BulkFallback | undefined;
-		return f && f.until > now ? f : null;
-	}
-
-	private fallBack(destinationIds: Iterable<string>, reason: string, until: number): void {
-		for (const d of destinationIds) this.storage.kv.put(`bulk.fallback.${d}`, { reason, until } satisfies BulkFallback);
-		log("warn", "bulk_fallback", { destinationIds: [...destinationIds], reason: reason.slice(0, 200), until: new Date(until).toISOString() });
-	}
-
-	/**
-	 * Takes a destination's segment-only updates to deliver in bulk. Refused (and why) when the destination
-	 * delivers by PATCH for now: the caller then sends them by PATCH.
-	 */
-	accept(destinationId: string, updates: Update[], now: number): { accepted: boolean; reason?: string } {
-		const fallback = this.fallback(destinationId, now);
-		if (fallback) return { accepted: false, reason: fallback.reason };
-		for (const u of updates)
-			for (const [field, f] of Object.entries(u.fields)) {
-				const [r, t, o, s] = f.v;
-				this.sql.exec(
-					`INSERT INTO bulk_items (destination_id, update_id, prospect_id, field, value, r, t, o, s, gen, attempt, state, queued_at)
-					 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'waiting', ?)`,
-					destinationId,
-					u.id,
-					u.prospectId,
-					field,
-					JSON.stringify(f.value),
-					r,
-					t,
-					o,
-					s,
-					u.gen ?? null,
-					u.attempt ?? 0,
-					now,
-				);
-			}
-		return { accepted: true };
-	}
-
-	/** Counts for the Activity page: segment writes waiting, and running in Outreach's batches. */
-	status(destinationId: string): { waiting: number; running: number } {
-		const rows = this.sql
-			.exec<{ state: string; n: number }>(`SELECT state, COUNT(*) AS n FROM bulk_items WHERE destination_id = ? AND state != 'decided' GROUP BY state`, destinationId)
-			.toArray();
-		const n = (s: string) => rows.find((r) => r.state === s)?.n ?? 0;
-		return { waiting: n("waiting") + n("sending"), running: n("running") };
-	}
-
-	/** Sends what is ready, polls the running batches, reports decided updates; answers when to come back (null: idle). */
+	/** Sends the groups that are ready and polls the running batches; answers when to come back (null: idle). */
 	async run(now: number): Promise<number | null> {
 		const nextSend = await this.send(now);
 		const nextPoll = await this.poll(Date.now());
-		await this.report();
 		const times = [nextSend, nextPoll].filter((t): t is number => t !== null);
-		if (this.sql.exec(`SELECT 1 FROM bulk_items WHERE state = 'decided' LIMIT 1`).toArray().length) times.push(Date.now() + 5_000);
 		return times.length ? Math.min(...times) : null;
-	}
-
-	/**
-	 * Erasure: the prospects' writes still waiting are decided superseded (their ledger, which erased them, ignores
-	 * the report) and no value of theirs is kept in a decided row. Writes already in a running batch are Outreach's
-	 * by now. Answers how many waiting writes were dropped.
-	 */
-	erase(destinationId: string, prospectIds: number[]): number {
-		let dropped = 0;
-		for (const p of prospectIds) {
-			dropped += this.sql
-				.exec<{ id: number }>(
-					`UPDATE bulk_items SET state = 'decided', outcome = 'superseded', reason = 'erased', value = 'null'
-					 WHERE destination_id = ? AND prospect_id = ? AND state = 'waiting' RETURNING id`,
-					destinationId,
-					p,
-				)
-				.toArray().length;
-			this.sql.exec(`UPDATE bulk_items SET value = 'null' WHERE destination_id = ? AND prospect_id = ? AND state = 'decided'`, destinationId, p);
-		}
-		return dropped;
 	}
 
 	// ─── sending ───
 
 	private async send(now: number): Promise<number | null> {
-		const waiting = this.sql.exec<ItemRow>(`SELECT * FROM bulk_items WHERE state = 'waiting' ORDER BY queued_at, id LIMIT 100000`).toArray();
+		const waiting = this.parts.items.waiting("modify", 100_000);
 		if (waiting.length === 0) return null;
 		const groups = new Map<string, ItemRow[]>();
 		for (const item of waiting) {
@@ -228,9 +118,13 @@ export class BulkDelivery {
 		let comeBack: number | null = null;
 		const soonest = (t: number) => (comeBack = comeBack === null ? t : Math.min(comeBack, t));
 		for (const items of groups.values()) {
-			// A group waits a little for more of its writes, unless it is already as large as one request can be.
-			const ready = items[0]!.queued_at + GATHER_SHARE_OF_WINDOW * this.cfg.OUTREACH_RATE_WINDOW_SECONDS * 1000;
-			if (ready > now && new Set(items.map((i) => i.prospect_id)).size < this.maxIds) {
+			// A group waits for more of its writes only while it is still filling.
+			const ready = groupReady(
+				{ size: new Set(items.map((i) => i.prospect_id)).size, max: this.maxIds, oldestAt: items[0]!.queued_at, newestAt: Math.max(...items.map((i) => i.queued_at)) },
+				now,
+				this.cfg.OUTREACH_RATE_WINDOW_SECONDS,
+			);
+			if (ready !== true) {
 				soonest(ready);
 				continue;
 			}
@@ -246,9 +140,9 @@ export class BulkDelivery {
 		const fresh: ItemRow[] = [];
 		let busyUntil = 0;
 		for (const item of items) {
-			const check = this.parts.versions.check(item.destination_id, item.prospect_id, { [item.field]: { v: versionOf(item), u: item.update_id } }, now, lockedNow);
-			if (check.kind === "stale") this.decide([item], "superseded");
-			else if (check.kind === "done") this.decide([item], "delivered");
+			const check = this.parts.versions.check(item.destination_id, item.prospect_id, fieldOf(item), now, lockedNow);
+			if (check.kind === "stale") this.parts.items.decide([item], "superseded");
+			else if (check.kind === "done") this.parts.items.decide([item], "delivered");
 			else if (check.kind === "busy") busyUntil = Math.max(busyUntil, check.until);
 			else {
 				// Two destinations writing one prospect's field: the first takes it now, the other waits its turn.
@@ -290,9 +184,9 @@ export class BulkDelivery {
 				owner ??= d;
 				token ??= access.token;
 			} else if (access.status === "unavailable") return Date.now() + access.retryAfterMs;
-			else this.decide(its, "hold", access.reason);
+			else this.parts.items.decide(its, "hold", access.reason);
 		}
-		const live = chunk.filter((i) => i.state === "waiting" && !this.isDecided(i.id));
+		const live = chunk.filter((i) => i.state === "waiting" && !this.parts.items.isDecided(i.id));
 		if (!owner || !token || live.length === 0) return "sent";
 		const [decision] = this.parts.budget().grant([undefined], Date.now());
 		if (!decision || !("grantId" in decision)) {
@@ -302,9 +196,9 @@ export class BulkDelivery {
 		const grantId = decision.grantId;
 		const leaseUntil = Date.now() + this.leaseMs;
 		for (const i of live) {
-			this.parts.versions.advance(i.destination_id, i.prospect_id, { [i.field]: { v: versionOf(i), u: i.update_id } }, grantId, Date.now(), leaseUntil);
-			this.sql.exec(`UPDATE bulk_items SET state = 'sending', grant_id = ? WHERE id = ?`, grantId, i.id);
+			this.parts.versions.advance(i.destination_id, i.prospect_id, fieldOf(i), grantId, Date.now(), leaseUntil);
 		}
+		this.parts.items.sending(live, grantId);
 		const ids = [...new Set(live.map((i) => i.prospect_id))];
 		const field = live[0]!.field;
 		const value: unknown = JSON.parse(live[0]!.value);
@@ -313,13 +207,13 @@ export class BulkDelivery {
 		this.spent(grantId, res);
 		const outcome = classifyBulk(res);
 		const release = (delivered: boolean) => {
-			for (const i of live) this.parts.versions.settle(i.destination_id, i.prospect_id, { [i.field]: { v: versionOf(i), u: i.update_id } }, grantId, { delivered, known: true });
+			for (const i of live) this.parts.versions.settle(i.destination_id, i.prospect_id, fieldOf(i), grantId, { delivered, known: true });
 		};
 		switch (outcome.kind) {
 			case "ok": {
 				if (!batch) {
 					// Started, but its batch cannot be read: its writes stay locked until the lease ends, and go by PATCH.
-					this.decide(live, "patch", "Outreach's answer to a bulk request could not be read");
+					this.parts.items.decide(live, "patch", "Outreach's answer to a bulk request could not be read");
 					return "sent";
 				}
 				this.sql.exec(
@@ -335,13 +229,13 @@ export class BulkDelivery {
 					Date.now(),
 					batch.total,
 				);
-				for (const i of live) this.sql.exec(`UPDATE bulk_items SET state = 'running', batch_id = ? WHERE id = ?`, batch.id, i.id);
+				this.parts.items.runningIn(live, batch.id);
 				log("info", "bulk_batch_started", { batchId: batch.id, field, ids: ids.length, destinations: byDestination.size });
 				return "sent";
 			}
 			case "too_large": {
 				release(false);
-				this.backToWaiting(live);
+				this.parts.items.backToWaiting(live);
 				const halved = Math.max(1, Math.floor(Math.min(this.maxIds, ids.length) / 2));
 				this.storage.kv.put("bulk.maxIds", halved);
 				log("warn", "bulk_request_too_large", { ids: ids.length, nowAtMost: halved });
@@ -349,32 +243,31 @@ export class BulkDelivery {
 			}
 			case "refused":
 				release(false);
-				this.fallBack(byDestination.keys(), `Outreach refused a bulk request (${outcome.reason}); segment statuses go by PATCH`, Date.now() + REFUSED_FALLBACK_MS);
-				this.decide(live, "patch", outcome.reason);
+				this.parts.items.fallBack("modify", byDestination.keys(), `Outreach refused a bulk request (${outcome.reason}); segment statuses go by PATCH`, Date.now() + REFUSED_FALLBACK_MS);
+				this.parts.items.decide(live, "patch", outcome.reason);
 				return "sent";
 			case "quota": {
 				release(false);
 				// The bulk API's own quota, not the hourly limit: every bulk destination of this user goes by PATCH.
-				const all = this.sql.exec<{ d: string }>(`SELECT DISTINCT destination_id AS d FROM bulk_items`).toArray().map((r) => r.d);
-				this.fallBack(new Set([...byDestination.keys(), ...all]), `Outreach's daily bulk quota is used up (${outcome.reason}); segment statuses go by PATCH`, outcome.until);
-				this.decide(live, "patch", outcome.reason);
+				this.parts.items.fallBack("modify", new Set([...byDestination.keys(), ...this.parts.items.destinations()]), `Outreach's daily bulk quota is used up (${outcome.reason}); segment statuses go by PATCH`, outcome.until);
+				this.parts.items.decide(live, "patch", outcome.reason);
 				return "sent";
 			}
 			case "rate_limited":
 				release(false);
 				this.parts.budget().pause(outcome.until);
-				this.backToWaiting(live);
+				this.parts.items.backToWaiting(live);
 				return outcome.until;
 			case "refresh":
 				release(false);
 				await this.parts.tokens.accessToken(owner, token);
-				this.backToWaiting(live);
+				this.parts.items.backToWaiting(live);
 				return Date.now() + 1_000;
 			case "transient":
 				// The request may or may not have started a batch: its writes stay locked until the lease ends.
 				for (const i of live)
-					this.parts.versions.settle(i.destination_id, i.prospect_id, { [i.field]: { v: versionOf(i), u: i.update_id } }, grantId, { delivered: false, known: false });
-				this.backToWaiting(live);
+					this.parts.versions.settle(i.destination_id, i.prospect_id, fieldOf(i), grantId, { delivered: false, known: false });
+				this.parts.items.backToWaiting(live);
 				return leaseUntil;
 		}
 	}
@@ -400,17 +293,8 @@ export class BulkDelivery {
 		return Math.max(1_000, Math.min(30_000, total * 2));
 	}
 
-	private backToWaiting(items: ItemRow[]): void {
-		for (const i of items) this.sql.exec(`UPDATE bulk_items SET state = 'waiting', grant_id = NULL, batch_id = NULL WHERE id = ?`, i.id);
-	}
 
-	private isDecided(id: number): boolean {
-		return this.sql.exec(`SELECT 1 FROM bulk_items WHERE id = ? AND state = 'decided'`, id).toArray().length > 0;
-	}
 
-	private decide(items: ItemRow[], outcome: NonNullable<ItemRow["outcome"]>, reason: string | null = null): void {
-		for (const i of items) this.sql.exec(`UPDATE bulk_items SET state = 'decided', outcome = ?, reason = ? WHERE id = ?`, outcome, reason, i.id);
-	}
 
 	// ─── polling ───
 
@@ -473,12 +357,12 @@ export class BulkDelivery {
 			if (read === null) return Date.now() + 2_000;
 			for (const item of read) if (item.failed) failed.set(item.prospectId, item.info ?? "failed");
 		}
-		const items = this.sql.exec<ItemRow>(`SELECT * FROM bulk_items WHERE batch_id = ? AND state = 'running'`, b.id).toArray();
+		const items = this.parts.items.running("modify", b.id);
 		for (const i of items) {
 			const info = failed.get(i.prospect_id);
-			this.parts.versions.settle(i.destination_id, i.prospect_id, { [i.field]: { v: versionOf(i), u: i.update_id } }, b.grant_id, { delivered: info === undefined, known: true });
-			if (info === undefined) this.decide([i], "delivered");
-			else this.decide([i], "failed", fieldFailureReason(i.field, info));
+			this.parts.versions.settle(i.destination_id, i.prospect_id, fieldOf(i), b.grant_id, { delivered: info === undefined, known: true });
+			if (info === undefined) this.parts.items.decide([i], "delivered");
+			else this.parts.items.decide([i], "failed", fieldFailureReason(i.field, info));
 		}
 		this.sql.exec(`DELETE FROM bulk_batches WHERE id = ?`, b.id);
 		log("info", "bulk_batch_finished", { batchId: b.id, items: items.length, failed: failed.size });
@@ -512,14 +396,14 @@ export class BulkDelivery {
 
 	/** Decides a stopped batch's items by what Outreach said of each: applied, failed, or (anything else) by PATCH. */
 	private settleRest(b: BatchRow, states: Map<number, BatchItem>, why: string): void {
-		const items = this.sql.exec<ItemRow>(`SELECT * FROM bulk_items WHERE batch_id = ? AND state = 'running'`, b.id).toArray();
+		const items = this.parts.items.running("modify", b.id);
 		for (const i of items) {
 			const s = states.get(i.prospect_id);
 			const applied = s !== undefined && !s.failed && s.state === "finished";
-			this.parts.versions.settle(i.destination_id, i.prospect_id, { [i.field]: { v: versionOf(i), u: i.update_id } }, b.grant_id, { delivered: applied, known: true });
-			if (applied) this.decide([i], "delivered");
-			else if (s?.failed) this.decide([i], "failed", fieldFailureReason(i.field, s.info ?? "failed"));
-			else this.decide([i], "patch", `the bulk batch was stopped: ${why}`);
+			this.parts.versions.settle(i.destination_id, i.prospect_id, fieldOf(i), b.grant_id, { delivered: applied, known: true });
+			if (applied) this.parts.items.decide([i], "delivered");
+			else if (s?.failed) this.parts.items.decide([i], "failed", fieldFailureReason(i.field, s.info ?? "failed"));
+			else this.parts.items.decide([i], "patch", `the bulk batch was stopped: ${why}`);
 		}
 		this.sql.exec(`DELETE FROM bulk_batches WHERE id = ?`, b.id);
 	}
@@ -540,59 +424,5 @@ export class BulkDelivery {
 			after = read.next;
 		}
 		return out;
-	}
-
-	// ─── outcomes to the ledgers ───
-
-	/** Reports every update whose fields are all decided to its destination's ledger, once. */
-	private async report(): Promise<void> {
-		const decided = this.sql
-			.exec<{ destination_id: string; update_id: string }>(
-				`SELECT destination_id, update_id FROM bulk_items GROUP BY destination_id, update_id HAVING SUM(state != 'decided') = 0 LIMIT 5000`,
-			)
-			.toArray();
-		const byDestination = new Map<string, string[]>();
-		for (const r of decided) (byDestination.get(r.destination_id) ?? byDestination.set(r.destination_id, []).get(r.destination_id)!).push(r.update_id);
-		for (const [destinationId, updateIds] of byDestination) {
-			const report: BatchReport = { outcomes: [], resend: [], hold: [] };
-			for (const updateId of updateIds) {
-				const items = this.sql.exec<ItemRow>(`SELECT * FROM bulk_items WHERE destination_id = ? AND update_id = ?`, destinationId, updateId).toArray();
-				this.outcomeOf(items, report);
-			}
-			try {
-				// The ledger's namespace straight from the bindings: importing the ledger would import the gate back.
-				await this.env.LEDGER.getByName(destinationId).settle(destinationId, report);
-				for (const updateId of updateIds) this.sql.exec(`DELETE FROM bulk_items WHERE destination_id = ? AND update_id = ?`, destinationId, updateId);
-			} catch (err) {
-				log("error", "bulk_report_failed", { destinationId, updates: updateIds.length, error: err instanceof Error ? err.name : "Error" });
-			}
-		}
-	}
-
-	/** One update's outcome from its fields': delivered, superseded, failed, or sent back to go by PATCH or to be held. */
-	private outcomeOf(items: ItemRow[], report: BatchReport): void {
-		const first = items[0]!;
-		const attempts = first.attempt + 1;
-		const failed = items.filter((i) => i.outcome === "failed");
-		const again = items.filter((i) => i.outcome === "patch" || i.outcome === "hold");
-		const failedFields = Object.fromEntries(failed.map((i) => [i.field, i.reason ?? "failed"]));
-		if (again.length) {
-			const update: Update = {
-				id: first.update_id,
-				prospectId: first.prospect_id,
-				fields: Object.fromEntries(again.map((i) => [i.field, { value: JSON.parse(i.value) as string, v: versionOf(i) }])),
-				...(failed.length ? { failedFields } : {}),
-				...(first.gen === null ? {} : { gen: first.gen }),
-				attempt: first.attempt,
-				patchOnly: true,
-			};
-			const held = again.find((i) => i.outcome === "hold");
-			if (held) report.hold.push({ update, reason: "reconnect" satisfies HoldReason, generation: this.parts.tokens.connection(first.destination_id)?.generation ?? 0 });
-			else report.resend.push({ update, delaySeconds: 0 });
-			return;
-		}
-		if (failed.length) report.outcomes.push({ id: first.update_id, state: "failed", fields: failed.map((i) => i.field), reason: failed.map((i) => i.reason).join(" | "), attempts });
-		else if (items.every((i) => i.outcome === "superseded")) report.outcomes.push({ id: first.update_id, state: "superseded" });
-		else report.outcomes.push({ id: first.update_id, state: "delivered", attempts });
 	}
 }

@@ -5,7 +5,11 @@ import { log } from "../platform/log";
 import type { TokenGrant } from "../outreach/oauth";
 import type { Update } from "../updates/update";
 import { Budget, slotWaitMs, type BudgetStatus } from "./budget";
-import { BulkDelivery, type BulkFallback } from "./bulk";
+import { BulkDelivery } from "./bulk";
+import { BulkImports } from "./imports";
+import { BulkItems } from "./items";
+import { bulkCarries, bulkPath, bulkWays, FILL_QUIET_MS, pathForBacklog, type DeliveryPath } from "./path";
+import { customFieldNumber } from "../outreach/attributes";
 import { Moves } from "./moves";
 import { TokenCustody, type AccessResult, type GrantRow } from "./tokens";
 import { FieldVersions, type ExportedVersion, type FieldVersion } from "./versions";
@@ -20,7 +24,9 @@ export class Gate extends DurableObject<Env> {
 	private readonly tokens: TokenCustody;
 	private readonly moves: Moves;
 	private readonly versions: FieldVersions;
+	private readonly items: BulkItems;
 	private readonly bulk: BulkDelivery;
+	private readonly imports: BulkImports;
 	/** Moves being copied right now, so concurrent admissions wait for one copy instead of starting another. */
 	private readonly copying = new Map<string, Promise<boolean>>();
 
@@ -30,7 +36,10 @@ export class Gate extends DurableObject<Env> {
 		this.tokens.onMirrorFailed = () => void this.wakeIn(MIRROR_RETRY_MS);
 		this.moves = new Moves(ctx.storage);
 		this.versions = new FieldVersions(ctx.storage);
-		this.bulk = new BulkDelivery(ctx.storage, env, { versions: this.versions, budget: () => this.budget, tokens: this.tokens });
+		this.items = new BulkItems(ctx.storage, env, this.tokens);
+		const parts = { items: this.items, versions: this.versions, budget: () => this.budget, tokens: this.tokens };
+		this.bulk = new BulkDelivery(ctx.storage, env, parts);
+		this.imports = new BulkImports(ctx.storage, env, parts);
 	}
 
 	private budgetCache?: Budget;
@@ -120,7 +129,7 @@ export class Gate extends DurableObject<Env> {
 	 * from now on (versions.erase). Answers what was removed.
 	 */
 	eraseProspects(destinationId: string, prospectIds: number[], at: number, updateIds: string[]): { versions: number; bulkItems: number } {
-		return { versions: this.versions.erase(destinationId, prospectIds, at, updateIds), bulkItems: this.bulk.erase(destinationId, prospectIds) };
+		return { versions: this.versions.erase(destinationId, prospectIds, at, updateIds), bulkItems: this.items.erase(destinationId, prospectIds) };
 	}
 
 	/** What this gate holds of one prospect of a destination (the prospect trace). */
@@ -302,21 +311,77 @@ export class Gate extends DurableObject<Env> {
 		return this.budget.status(Date.now());
 	}
 
-	// ─── segment statuses through Outreach's bulk API (src/gate/bulk.ts) ───
+	// ─── bulk paths: imports and the bulk API (src/gate/items.ts, imports.ts, bulk.ts; the rules in path.ts) ───
 
 	/**
-	 * Takes a destination's segment-only updates to deliver in bulk: they wait here, grouped by field and value
-	 * with this user's other segment writes. Refused, with the reason, while the destination falls back to PATCH.
+	 * Offers a bulk-enabled destination's updates: the gate takes them to deliver in bulk when its user's backlog
+	 * cannot drain by PATCH within the window (path.ts), and answers which it took, and why; the caller sends the
+	 * others by PATCH. A paused destination's updates are not taken: the caller holds them.
 	 */
-	async acceptBulk(destinationId: string, updates: Update[]): Promise<{ accepted: boolean; reason?: string }> {
-		const answer = this.bulk.accept(destinationId, updates, Date.now());
-		if (answer.accepted) await this.wakeIn(1_500);
-		return answer;
+	async offerBulk(destinationId: string, updates: Update[]): Promise<{ taken: string[]; paused: boolean; path: DeliveryPath }> {
+		if (this.items.paused(destinationId)) return { taken: [], paused: true, path: { path: "patch", reason: "The destination is paused: its updates are held." } };
+		const now = Date.now();
+		const c = config(this.env);
+		const windowMs = c.OUTREACH_RATE_WINDOW_SECONDS * 1000;
+		const ways = bulkWays({ bulkApi: true }, this.tokens.connection(destinationId), {
+			modify: this.items.fallback("modify", destinationId, now),
+			imports: this.items.fallback("import", destinationId, now),
+		});
+		// The pace of offers over the last twelfth of the window (at least 5 s), scaled to a window.
+		const spanMs = Math.max(5_000, windowMs / 12);
+		const recent = this.items.noteOffer(updates.length, now, spanMs);
+		const budget = this.budget.status(now);
+		let path = pathForBacklog({
+			offered: updates.length,
+			waiting: this.items.waitingUpdates(),
+			reserved: budget.reserved,
+			free: budget.pausedUntil ? 0 : budget.limit - budget.usedInWindow,
+			arrivingPerWindow: (recent * windowMs) / spanMs,
+			limit: budget.limit,
+		});
+		if (!ways.modify && !ways.imports) path = { path: "patch", reason: `${ways.reason} Until then every update goes by PATCH.` };
+		const taken: string[] = [];
+		if (path.path === "bulk") {
+			const byVia = { modify: [] as Update[], import: [] as Update[] };
+			let left = 0;
+			for (const u of updates) {
+				const via = u.patchOnly ? null : bulkCarries(ways, Object.keys(u.fields).every((f) => customFieldNumber(f) !== null));
+				if (via) byVia[via].push(u);
+				else left++;
+			}
+			this.items.take(destinationId, "modify", byVia.modify, now);
+			this.items.take(destinationId, "import", byVia.import, now);
+			for (const u of [...byVia.modify, ...byVia.import]) taken.push(u.id);
+			if (left && ways.reason) path = { path: "bulk", reason: `${path.reason} ${ways.reason}` };
+			if (taken.length) await this.wakeIn(FILL_QUIET_MS);
+		}
+		this.ctx.storage.kv.put(`path.${destinationId}`, { ...path, at: now });
+		return { taken, paused: false, path };
 	}
 
-	/** Whether the destination's segment statuses go in bulk now, and what of them is waiting or running. */
-	bulkStatus(destinationId: string): { fallback: BulkFallback | null; waiting: number; running: number } {
-		return { fallback: this.bulk.fallback(destinationId), ...this.bulk.status(destinationId) };
+	/** Which way the destination's updates go now and why, and what of them is waiting or running in bulk. */
+	bulkStatus(destinationId: string): { delivery: DeliveryPath; waiting: number; running: number } {
+		const now = Date.now();
+		const fallback = { modify: this.items.fallback("modify", destinationId, now), imports: this.items.fallback("import", destinationId, now) };
+		const ways = bulkWays({ bulkApi: true }, this.tokens.connection(destinationId), fallback);
+		const last = this.ctx.storage.kv.get(`path.${destinationId}`) as (DeliveryPath & { at: number }) | undefined;
+		const status = this.items.status(destinationId);
+		// The last choice stands while its work is in hand, and for a window after it was made.
+		const current = last && (status.waiting + status.running > 0 || now - last.at < config(this.env).OUTREACH_RATE_WINDOW_SECONDS * 1000);
+		const delivery =
+			(ways.modify || ways.imports) && current ? { path: last.path, reason: ways.reason ? `${last.reason} ${ways.reason}` : last.reason } : bulkPath({ bulkApi: true }, this.tokens.connection(destinationId), fallback);
+		return { delivery, ...status };
+	}
+
+	/** A destination was paused: its bulk writes not yet sent go back to its ledger, held; nothing more is taken. */
+	async pauseBulk(destinationId: string): Promise<number> {
+		const released = this.items.pause(destinationId);
+		if (released) await this.wakeIn(0);
+		return released;
+	}
+
+	resumeBulk(destinationId: string): void {
+		this.items.resume(destinationId);
 	}
 
 	/** The destinations whose grants this gate holds: they share its budget. */
@@ -333,7 +398,7 @@ export class Gate extends DurableObject<Env> {
 	}
 
 	override async alarm(): Promise<void> {
-		const bulkNext = await this.bulk.run(Date.now());
+		const bulkNext = await this.runBulk();
 		const unwritten = await this.tokens.healMirrors();
 		let unfinished = false;
 		for (const move of this.moves.all()) unfinished = !(await this.continueMove(move.destination_id).catch(() => false)) || unfinished;
@@ -348,6 +413,15 @@ export class Gate extends DurableObject<Env> {
 		}
 		const next = Math.min(now + (unwritten ? MIRROR_RETRY_MS : unfinished ? MOVE_RETRY_MS : DAY), bulkNext ?? Infinity);
 		await this.ctx.storage.setAlarm(Math.max(Date.now(), next));
+	}
+
+	/** Sends and polls the bulk paths' work, reports decided updates; answers when to come back (null: idle). */
+	private async runBulk(): Promise<number | null> {
+		const times = [await this.imports.run(Date.now()), await this.bulk.run(Date.now())];
+		await this.items.report();
+		if (this.items.hasDecided()) times.push(Date.now() + 5_000);
+		const due = times.filter((t): t is number => t !== null);
+		return due.length ? Math.min(...due) : null;
 	}
 
 	private rememberName(user: OutreachUser): void {

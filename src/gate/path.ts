@@ -1,30 +1,113 @@
 import type { ConnectionRecord, DestinationRecord } from "../destinations/records";
-import type { BulkFallback } from "./bulk";
-import { BULK_SCOPES } from "../outreach/oauth";
+import { BULK_SCOPES, IMPORT_SCOPES } from "../outreach/oauth";
 
 /**
- * Which way a destination's segment statuses go — Outreach's bulk API or one PATCH per prospect — and why: the
- * one rule delivery follows and the Activity page shows. Attributes always go by PATCH.
+ * Which way a destination's writes go — one PATCH per prospect, or Outreach's bulk paths (imports for records
+ * with attributes, the bulk API's modify for segment statuses) — and why: the one set of rules delivery follows
+ * and the Activity page shows.
+ *
+ * - What a destination *may* use (`bulkWays`): its bulk switch, its grant's scopes, and fallbacks after Outreach
+ *   refused a bulk path or its quota ran out.
+ * - What it *does* use now (`pathForBacklog`): chosen by the backlog of its Outreach user. PATCH costs one call
+ *   an update and lands in about a second; bulk costs a few calls for a thousand updates but lands after
+ *   Outreach's background work. So PATCH while the waiting work drains within the current window, bulk when it
+ *   does not.
+ * - When a bulk group goes (`groupReady`): as soon as it is full, or has stopped filling; never after a fixed
+ *   share of the window.
  */
 export type DeliveryPath = { path: "patch" | "bulk"; reason: string };
 
-export function hasBulkScopes(scope: string | undefined): boolean {
-	const granted = new Set((scope ?? "").split(/\s+/));
-	return BULK_SCOPES.every((s) => granted.has(s));
+export type BulkFallback = { reason: string; until: number };
+
+/** The bulk paths a destination may use now; `reason` says why the ones it may not are off. */
+export type BulkWays = { modify: boolean; imports: boolean; reason: string };
+
+function granted(scope: string | undefined, needed: readonly string[]): boolean {
+	const have = new Set((scope ?? "").split(/\s+/));
+	return needed.every((s) => have.has(s));
 }
 
+export function hasBulkScopes(scope: string | undefined): boolean {
+	return granted(scope, BULK_SCOPES);
+}
+
+const until = (f: BulkFallback) => `until ${new Date(f.until).toISOString().slice(0, 16).replace("T", " ")} UTC`;
+
+export function bulkWays(
+	destination: Pick<DestinationRecord, "bulkApi">,
+	connection: Pick<ConnectionRecord, "status" | "scope"> | null,
+	fallback: { modify: BulkFallback | null; imports: BulkFallback | null } = { modify: null, imports: null },
+): BulkWays {
+	if (!destination.bulkApi) return { modify: false, imports: false, reason: "Outreach's bulk paths are off for this destination: every update goes by PATCH." };
+	if (!connection || connection.status !== "connected") return { modify: false, imports: false, reason: "Not connected to Outreach." };
+	const why: string[] = [];
+	let modify = hasBulkScopes(connection.scope);
+	let imports = granted(connection.scope, IMPORT_SCOPES);
+	if (!modify) why.push(`The Outreach connection lacks the ${BULK_SCOPES.join(" and ")} scopes the bulk API needs: reconnect to grant them.`);
+	if (!imports) why.push(`The Outreach connection lacks the ${IMPORT_SCOPES.join(" and ")} scopes imports need: reconnect to grant them.`);
+	if (modify && fallback.modify) (modify = false), why.push(`${fallback.modify.reason} (${until(fallback.modify)}).`);
+	if (imports && fallback.imports) (imports = false), why.push(`${fallback.imports.reason} (${until(fallback.imports)}).`);
+	return { modify, imports, reason: why.join(" ") };
+}
+
+/** The path a destination's writes would take with no backlog information (the Activity page before any delivery). */
 export function bulkPath(
 	destination: Pick<DestinationRecord, "bulkApi">,
 	connection: Pick<ConnectionRecord, "status" | "scope"> | null,
-	fallback: BulkFallback | null = null,
+	fallback: { modify: BulkFallback | null; imports: BulkFallback | null } = { modify: null, imports: null },
 ): DeliveryPath {
-	if (!destination.bulkApi) return { path: "patch", reason: "Outreach's bulk API is off for this destination: every update goes by PATCH." };
-	if (!connection || connection.status !== "connected") return { path: "patch", reason: "Not connected to Outreach." };
-	if (!hasBulkScopes(connection.scope))
-		return {
-			path: "patch",
-			reason: `The Outreach connection lacks the ${BULK_SCOPES.join(" and ")} scopes the bulk API needs: reconnect to grant them. Until then every update goes by PATCH.`,
-		};
-	if (fallback) return { path: "patch", reason: `${fallback.reason} (until ${new Date(fallback.until).toISOString().slice(0, 16).replace("T", " ")} UTC).` };
-	return { path: "bulk", reason: "Segment statuses go by Outreach's bulk API, grouped by field and value; attributes go by PATCH." };
+	const ways = bulkWays(destination, connection, fallback);
+	if (!ways.modify && !ways.imports) return { path: "patch", reason: `${ways.reason} Until then every update goes by PATCH.` };
+	return { path: "patch", reason: `Nothing waits: updates go by PATCH while the backlog drains within the window, and in bulk when it does not.${ways.reason ? ` ${ways.reason}` : ""}` };
+}
+
+/** An update may go in bulk when some bulk path carries every one of its fields. */
+export function bulkCarries(ways: BulkWays, segmentOnly: boolean): "modify" | "import" | null {
+	if (segmentOnly && ways.modify) return "modify";
+	if (ways.imports) return "import";
+	return null;
+}
+
+/**
+ * The work of one Outreach user as the gate sees it when updates are offered: `offered` the updates offered
+ * now, `waiting` those already waiting to go in bulk, `reserved` the budget slots deferred PATCHes hold,
+ * `free` what the window still allows, `arrivingPerWindow` the recent pace of offers, scaled to a window.
+ */
+export type Backlog = { offered: number; waiting: number; reserved: number; free: number; arrivingPerWindow: number; limit: number };
+
+/**
+ * PATCH keeps up with a steady stream below this share of the limit; above it a queue builds that only bulk
+ * clears (the rest of the window is left for polls and for other destinations' bursts).
+ */
+const PATCH_SHARE = 0.9;
+
+export function pathForBacklog(b: Backlog): DeliveryPath {
+	const waiting = b.offered + b.waiting + b.reserved;
+	if (waiting <= b.free && b.arrivingPerWindow <= PATCH_SHARE * b.limit)
+		return { path: "patch", reason: `${waiting} update(s) wait and ${b.free} calls are free in this window: PATCH drains them now, one call each.` };
+	const pace = b.arrivingPerWindow > PATCH_SHARE * b.limit ? ` and about ${Math.round(b.arrivingPerWindow)} arrive per window (the limit is ${b.limit})` : "";
+	return {
+		path: "bulk",
+		reason: `${waiting} update(s) wait with ${Math.max(0, b.free)} calls free in this window${pace}: PATCH cannot drain them within the window, so they go in bulk (records with attributes by Outreach's imports, segment statuses by its bulk API).`,
+	};
+}
+
+/** How long a bulk group may wait to fill, at most: a minute's share of the window, between 1.5 s and 30 s. */
+export function gatherMs(windowSeconds: number): number {
+	return Math.max(1_500, Math.min(30_000, (windowSeconds * 1000) / 120));
+}
+
+/** A bulk group that stopped receiving writes this long ago has stopped filling. */
+export const FILL_QUIET_MS = 1_500;
+
+/**
+ * When a bulk group may go: now when it is full, has stopped filling, or has gathered as long as it may;
+ * otherwise the moment one of these becomes true.
+ */
+export function groupReady(group: { size: number; max: number; oldestAt: number; newestAt: number }, now: number, windowSeconds: number): true | number {
+	if (group.size >= group.max) return true;
+	const quietAt = group.newestAt + FILL_QUIET_MS;
+	const capAt = group.oldestAt + gatherMs(windowSeconds);
+	const at = Math.min(quietAt, capAt);
+	return at <= now ? true : at;
 }

@@ -225,6 +225,14 @@ export class Ledger extends DurableObject<Env> {
 		this.destinationId(destinationId);
 		const before = await this.authority.get(destinationId);
 		const next = await this.authority.update(destinationId, (r) => ({ ...r, ...changes }));
+		// The gate holds bulk work already taken: a pause gives back what is not sent yet (to be held here), and
+		// stops it taking more until the resume.
+		if (before && next && before.enabled !== next.enabled && next.gate) {
+			const gate = gateStub(this.env, next.gate);
+			await (next.enabled ? gate.resumeBulk(destinationId) : gate.pauseBulk(destinationId)).catch((err: unknown) =>
+				log("error", "gate_pause_failed", { destinationId, enabled: next.enabled, error: err instanceof Error ? err.name : "Error" }),
+			);
+		}
 		if (before && next && !before.enabled && next.enabled) await this.release("paused");
 		return next;
 	}

@@ -3,7 +3,7 @@ import { config, publicBase } from "../platform/config";
 import { masterKeyBytes, randomToken } from "../platform/crypto";
 import { keys, type DestinationRecord } from "../destinations/records";
 import { log } from "../platform/log";
-import { authorizeUrl, BULK_SCOPES } from "../outreach/oauth";
+import { authorizeUrl, BULK_SCOPES, IMPORT_SCOPES } from "../outreach/oauth";
 
 /**
  * Connecting a destination to Outreach (authorization-code grant). `beginConnect` mints a `state` — random,
@@ -45,9 +45,9 @@ export async function beginConnect(env: Env, requestUrl: string, destination: Pi
 	return url;
 }
 
-/** The scopes to ask for: the configured ones, plus the batches scopes when the destination uses the bulk API. */
+/** The scopes to ask for: the configured ones, plus the batches and imports scopes when the destination uses the bulk paths. */
 export function scopesFor(env: Env, destination: Pick<DestinationRecord, "bulkApi">): string {
 	const scopes = new Set(config(env).OUTREACH_SCOPES.split(/\s+/).filter(Boolean));
-	if (destination.bulkApi) for (const s of BULK_SCOPES) scopes.add(s);
+	if (destination.bulkApi) for (const s of [...BULK_SCOPES, ...IMPORT_SCOPES]) scopes.add(s);
 	return [...scopes].join(" ");
 }

@@ -16,6 +16,9 @@ export const REFRESH_ANSWER_LOST = "Outreach's answer to a token refresh was los
 /** Outreach's bulk API needs these besides prospects.write. */
 export const BULK_SCOPES = ["batches.read", "batches.write"] as const;
 
+/** Outreach's imports need these besides prospects.write. */
+export const IMPORT_SCOPES = ["imports.read", "imports.write"] as const;
+
 /** A grant as Outreach's token endpoint returns it, normalised. */
 export type TokenGrant = { accessToken: string; refreshToken: string; expiresAt: number; scope: string };
 

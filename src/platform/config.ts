@@ -12,6 +12,7 @@ const Vars = z.object({
 	GRANT_LEASE_SECONDS: z.coerce.number().positive().default(90),
 	OUTREACH_TIMEOUT_SECONDS: z.coerce.number().positive().default(15),
 	OUTREACH_BULK_MAX_IDS: z.coerce.number().int().positive().default(10_000),
+	OUTREACH_IMPORT_MAX_RECORDS: z.coerce.number().int().positive().default(1_000),
 	AUDIT_RETENTION_DAYS: z.union([z.literal(""), z.coerce.number().positive()]).optional().transform((d) => (d === "" || d === undefined ? 365 : d)),
 	// Cloudflare Access for the console: both set, or neither (see accessConfigProblem in src/auth/access.ts).
 	ACCESS_TEAM_DOMAIN: z.string().trim().optional().default(""),

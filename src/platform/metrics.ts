@@ -15,6 +15,7 @@ export const metrics = {
 	patchCalls: 0,
 	/** Bulk modify requests, and polls and item pages of their batches. */
 	bulkCalls: 0,
+	importCalls: 0,
 	pollCalls: 0,
 };
 

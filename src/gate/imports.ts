@@ -1,0 +1,421 @@
+import { config } from "../platform/config";
+import { log } from "../platform/log";
+import { count } from "../platform/metrics";
+import type { OutreachResponse } from "../outreach/api";
+import { bulkUpsert, getImport, importFinished, type ImportRecord, type OutreachImport } from "../outreach/imports";
+import { classifyBulk } from "../outreach/outcome";
+import { compareVersions } from "../updates/update";
+import type { Budget } from "./budget";
+import { REFUSED_FALLBACK_MS } from "./bulk";
+import { fieldOf, versionOf, type BulkItems, type ItemRow } from "./items";
+import { groupReady } from "./path";
+import type { TokenCustody } from "./tokens";
+import type { FieldVersions } from "./versions";
+
+/**
+ * Records delivered through Outreach's imports (`bulkUpsert`, reference/outreach-bulk.md §imports), inside the
+ * gate: the updates it took `via` import (./items.ts) become one record per prospect carrying all of that
+ * prospect's waiting fields, attributes and segment statuses alike, and go in imports of at most
+ * OUTREACH_IMPORT_MAX_RECORDS records (halved when Outreach says an import is too large), with
+ * `overwriteNoCreate`, so no prospect is ever created.
+ *
+ * - Every import request and poll is one call of the same budget as the PATCHes.
+ * - Its fields stay locked under a lease until the import is known finished; the lease is renewed while the
+ *   user's imports make progress (Outreach works through an org's imports one after another, so a queued import
+ *   shows none of its own). An import that makes none for a lease is given up: imports cannot be cancelled, so
+ *   its records go by PATCH at the same versions and the destination delivers by PATCH for a while.
+ * - Failed records: Outreach may say only how many failed. Then the import's records are split in two and each
+ *   half imported again, the halves without failures delivered, until a part is small or wholly failed; those go
+ *   by PATCH, whose answer names each failure's reason. With k failures among n records this costs about
+ *   2k·log2(n/k) imports (and their polls) instead of n PATCHes. When Outreach lists the failed records, they
+ *   fail at once with its reason.
+ */
+
+type ImportRow = {
+	id: number;
+	owner: string;
+	grant_id: number;
+	started_at: number;
+	lease_until: number;
+	next_poll_at: number;
+	/** What the last poll saw (`state@updatedAt`): a change is progress. */
+	seen: string;
+	last_progress_at: number;
+	total: number;
+};
+
+/** Outreach's pace for imports is unpublished; the local Outreach's pessimistic default, on the configured clock. */
+const ASSUMED_RECORDS_PER_SECOND = 100;
+/** A part this small (or wholly failed) goes by PATCH rather than being split again. */
+const PATCH_PART_RECORDS = 4;
+
+export class BulkImports {
+	private readonly sql: SqlStorage;
+
+	constructor(
+		private readonly storage: DurableObjectStorage,
+		private readonly env: Env,
+		private readonly parts: { items: BulkItems; versions: FieldVersions; budget: () => Budget; tokens: TokenCustody },
+	) {
+		this.sql = storage.sql;
+		this.sql.exec(`
+			CREATE TABLE IF NOT EXISTS imports_running (id INTEGER PRIMARY KEY, owner TEXT NOT NULL, grant_id INTEGER NOT NULL, started_at INTEGER NOT NULL,
+				lease_until INTEGER NOT NULL, next_poll_at INTEGER NOT NULL, seen TEXT NOT NULL, last_progress_at INTEGER NOT NULL, total INTEGER NOT NULL);
+		`);
+	}
+
+	private get cfg() {
+		return config(this.env);
+	}
+
+	private get leaseMs(): number {
+		return this.cfg.GRANT_LEASE_SECONDS * 1000;
+	}
+
+	private get timeoutMs(): number {
+		return this.cfg.OUTREACH_TIMEOUT_SECONDS * 1000;
+	}
+
+	/** Records per import: OUTREACH_IMPORT_MAX_RECORDS, halved each time Outreach answered that an import was too large. */
+	private get maxRecords(): number {
+		return (this.storage.kv.get("imports.maxRecords") as number | undefined) ?? this.cfg.OUTREACH_IMPORT_MAX_RECORDS;
+	}
+
+	/** Sends the imports that are ready and polls the running ones; answers when to come back (null: idle). */
+	async run(now: number): Promise<number | null> {
+		const nextSend = await this.send(now);
+		const nextPoll = await this.poll(Date.now());
+		const times = [nextSend, nextPoll].filter((t): t is number => t !== null);
+		return times.length ? Math.min(...times) : null;
+	}
+
+	// ─── sending ───
+
+	private async send(now: number): Promise<number | null> {
+		const waiting = this.parts.items.waiting("import", 200_000);
+		if (waiting.length === 0) return null;
+		let comeBack: number | null = null;
+		const soonest = (t: number | null) => t !== null && (comeBack = comeBack === null ? t : Math.min(comeBack, t));
+
+		// Parts of an import whose failed records are being found go as they are, at once.
+		const parts = new Map<string, ItemRow[]>();
+		const fresh: ItemRow[] = [];
+		for (const i of waiting) if (i.part) (parts.get(i.part) ?? parts.set(i.part, []).get(i.part)!).push(i);
+		for (const items of parts.values()) {
+			const { sendable, busyUntil } = this.checked(items, now);
+			soonest(busyUntil);
+			const outcome = sendable.length ? await this.sendRecords(sendable) : "sent";
+			if (typeof outcome === "number") soonest(outcome);
+			else if (outcome === "too_large") soonest(Date.now()); // the same part again, fewer records at a time
+		}
+
+		const { sendable, busyUntil } = this.checked(this.newestOnly(waiting.filter((i) => !i.part)), now);
+		soonest(busyUntil);
+		fresh.push(...sendable);
+		if (fresh.length === 0) return comeBack;
+		const byProspect = new Map<number, ItemRow[]>();
+		for (const i of fresh) (byProspect.get(i.prospect_id) ?? byProspect.set(i.prospect_id, []).get(i.prospect_id)!).push(i);
+		const records = [...byProspect.values()];
+		let start = 0;
+		while (start < records.length) {
+			const max = this.maxRecords;
+			const chunk = records.slice(start, start + max);
+			// A full import goes now; the last, partial one waits only while it is still filling.
+			if (chunk.length < max) {
+				const ready = groupReady(
+					{ size: chunk.length, max, oldestAt: Math.min(...chunk.flat().map((i) => i.queued_at)), newestAt: Math.max(...chunk.flat().map((i) => i.queued_at)) },
+					now,
+					this.cfg.OUTREACH_RATE_WINDOW_SECONDS,
+				);
+				if (ready !== true) {
+					soonest(ready);
+					break;
+				}
+			}
+			const outcome = await this.sendRecords(chunk.flat());
+			if (outcome === "too_large") continue; // maxRecords was halved: the same records, fewer at a time
+			start += chunk.length;
+			if (typeof outcome === "number") {
+				soonest(outcome);
+				break;
+			}
+		}
+		return comeBack;
+	}
+
+	/**
+	 * Of several waiting writes of one (destination, prospect, field), only the newest is sent; the older ones are
+	 * superseded by it (as when the consumer merges a prospect's updates into one PATCH).
+	 */
+	private newestOnly(items: ItemRow[]): ItemRow[] {
+		const newest = new Map<string, ItemRow>();
+		const older: ItemRow[] = [];
+		for (const i of items) {
+			const key = `${i.destination_id}\u0000${i.prospect_id}\u0000${i.field}`;
+			const seen = newest.get(key);
+			if (!seen) newest.set(key, i);
+			else if (compareVersions(versionOf(i), versionOf(seen), i.update_id, seen.update_id) > 0) {
+				older.push(seen);
+				newest.set(key, i);
+			} else older.push(i);
+		}
+		if (older.length) this.parts.items.decide(older, "superseded");
+		return items.filter((i) => !older.includes(i));
+	}
+
+	/** Checks writes against the versions: stale ones superseded, landed ones delivered, busy ones left waiting. */
+	private checked(items: ItemRow[], now: number): { sendable: ItemRow[]; busyUntil: number | null } {
+		const lockedNow = new Set<string>();
+		const sendable: ItemRow[] = [];
+		let busyUntil: number | null = null;
+		for (const i of items) {
+			const check = this.parts.versions.check(i.destination_id, i.prospect_id, fieldOf(i), now, lockedNow);
+			if (check.kind === "stale") this.parts.items.decide([i], "superseded");
+			else if (check.kind === "done") this.parts.items.decide([i], "delivered");
+			else if (check.kind === "busy") busyUntil = Math.max(busyUntil ?? 0, check.until);
+			else {
+				lockedNow.add(`${i.prospect_id}\u0000${i.field}`);
+				sendable.push(i);
+			}
+		}
+		return { sendable, busyUntil };
+	}
+
+	/**
+	 * One import of the records these writes make. Answers "sent" (an import runs, or its writes were decided),
+	 * "too_large" (halved: send again), or a time to come back (budget, 429, transient trouble).
+	 */
+	private async sendRecords(chunk: ItemRow[]): Promise<"sent" | "too_large" | number> {
+		const byDestination = new Map<string, ItemRow[]>();
+		for (const i of chunk) (byDestination.get(i.destination_id) ?? byDestination.set(i.destination_id, []).get(i.destination_id)!).push(i);
+		let owner: string | null = null;
+		let token: string | null = null;
+		for (const [d, its] of byDestination) {
+			const access = await this.parts.tokens.accessToken(d);
+			if (access.ok) {
+				owner ??= d;
+				token ??= access.token;
+			} else if (access.status === "unavailable") return Date.now() + access.retryAfterMs;
+			else this.parts.items.decide(its, "hold", access.reason);
+		}
+		const live = chunk.filter((i) => !this.parts.items.isDecided(i.id));
+		if (!owner || !token || live.length === 0) return "sent";
+		const call = this.oneCall();
+		if ("at" in call) return call.at;
+		const grantId = call.grantId;
+		const leaseUntil = Date.now() + this.leaseMs;
+		for (const i of live) this.parts.versions.advance(i.destination_id, i.prospect_id, fieldOf(i), grantId, Date.now(), leaseUntil);
+		this.parts.items.sending(live, grantId);
+		const records = recordsOf(live);
+		count("importCalls");
+		const { res, imp } = await bulkUpsert(this.cfg.OUTREACH_API_BASE, token, records, this.timeoutMs);
+		this.spent(grantId, res);
+		const outcome = classifyBulk(res);
+		const release = () => {
+			for (const i of live) this.parts.versions.settle(i.destination_id, i.prospect_id, fieldOf(i), grantId, { delivered: false, known: true });
+		};
+		switch (outcome.kind) {
+			case "ok": {
+				if (!imp) {
+					// Started, but its import cannot be read: its fields stay locked until the lease ends, then PATCH.
+					for (const i of live) this.parts.versions.settle(i.destination_id, i.prospect_id, fieldOf(i), grantId, { delivered: false, known: false });
+					this.parts.items.decide(live, "patch", "Outreach's answer to an import could not be read");
+					return "sent";
+				}
+				const now = Date.now();
+				this.sql.exec(
+					`INSERT OR REPLACE INTO imports_running (id, owner, grant_id, started_at, lease_until, next_poll_at, seen, last_progress_at, total) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+					imp.id,
+					owner,
+					grantId,
+					now,
+					leaseUntil,
+					now + this.firstPollMs(records.length),
+					seenOf(imp),
+					now,
+					records.length,
+				);
+				this.parts.items.runningIn(live, imp.id);
+				log("info", "import_started", { importId: imp.id, records: records.length, destinations: byDestination.size });
+				return "sent";
+			}
+			case "too_large": {
+				release();
+				this.parts.items.backToWaiting(live, live[0]!.part);
+				const halved = Math.max(1, Math.floor(Math.min(this.maxRecords, records.length) / 2));
+				this.storage.kv.put("imports.maxRecords", halved);
+				log("warn", "import_too_large", { records: records.length, nowAtMost: halved });
+				return "too_large";
+			}
+			case "refused":
+				release();
+				this.parts.items.fallBack("import", byDestination.keys(), `Outreach refused an import (${outcome.reason}); records go by PATCH`, Date.now() + REFUSED_FALLBACK_MS);
+				this.parts.items.decide(live, "patch", outcome.reason);
+				return "sent";
+			case "quota":
+				release();
+				// The imports' own quota, not the hourly limit: every import of this user goes by PATCH until it renews.
+				this.parts.items.fallBack(
+					"import",
+					new Set([...byDestination.keys(), ...this.parts.items.destinations()]),
+					`Outreach's daily import quota is used up (${outcome.reason}); records go by PATCH`,
+					outcome.until,
+				);
+				this.parts.items.decide(live, "patch", outcome.reason);
+				return "sent";
+			case "rate_limited":
+				release();
+				this.parts.budget().pause(outcome.until);
+				this.parts.items.backToWaiting(live, live[0]!.part);
+				return outcome.until;
+			case "refresh":
+				release();
+				await this.parts.tokens.accessToken(owner, token);
+				this.parts.items.backToWaiting(live, live[0]!.part);
+				return Date.now() + 1_000;
+			case "transient":
+				// The request may or may not have started an import: its fields stay locked until the lease ends.
+				for (const i of live) this.parts.versions.settle(i.destination_id, i.prospect_id, fieldOf(i), grantId, { delivered: false, known: false });
+				this.parts.items.backToWaiting(live, live[0]!.part);
+				return leaseUntil;
+		}
+	}
+
+	private spent(grantId: number, res: OutreachResponse): void {
+		const budget = this.parts.budget();
+		budget.settle([{ id: grantId, at: Date.now() }]);
+		if (res.rate.remaining !== undefined && res.rate.resetAt !== undefined && res.status !== 429) budget.observe(grantId, res.rate.remaining, res.rate.resetAt, Date.now());
+	}
+
+	private oneCall(): { grantId: number } | { at: number } {
+		const budget = this.parts.budget();
+		const [d] = budget.grant([undefined], Date.now());
+		if (d && "grantId" in d) return { grantId: d.grantId };
+		if (d) budget.release([d.reservation]);
+		return { at: d?.at ?? Date.now() + 1_000 };
+	}
+
+	/** When an import of `records` should be done at the assumed pace (on the configured clock): a first look then. */
+	private firstPollMs(records: number): number {
+		const perSecond = ASSUMED_RECORDS_PER_SECOND * (3600 / this.cfg.OUTREACH_RATE_WINDOW_SECONDS);
+		return Math.max(1_000, Math.min(this.leaseMs / 3, (records / perSecond) * 1000));
+	}
+
+	// ─── polling ───
+
+	private async poll(now: number): Promise<number | null> {
+		const rows = this.sql.exec<ImportRow>(`SELECT * FROM imports_running ORDER BY next_poll_at`).toArray();
+		let comeBack: number | null = null;
+		for (const row of rows) {
+			const next = row.next_poll_at > now ? row.next_poll_at : await this.pollOne(row);
+			if (next !== null) comeBack = comeBack === null ? next : Math.min(comeBack, next);
+		}
+		return comeBack;
+	}
+
+	private reschedule(row: ImportRow, at: number): number {
+		this.sql.exec(`UPDATE imports_running SET next_poll_at = ? WHERE id = ?`, at, row.id);
+		return at;
+	}
+
+	private async pollOne(row: ImportRow): Promise<number | null> {
+		const access = await this.parts.tokens.accessToken(row.owner);
+		if (!access.ok) {
+			if (row.lease_until <= Date.now()) return this.abandon(row, `the connection cannot read the import (${access.reason})`);
+			return this.reschedule(row, Math.min(row.lease_until, Date.now() + 5_000));
+		}
+		const call = this.oneCall();
+		if ("at" in call) return this.reschedule(row, Math.min(call.at, Math.max(row.lease_until, Date.now() + 1_000)));
+		count("importCalls");
+		const { res, imp } = await getImport(this.cfg.OUTREACH_API_BASE, access.token, row.id, this.timeoutMs);
+		this.spent(call.grantId, res);
+		const now = Date.now();
+		if (imp && importFinished(imp)) return this.finish(row, imp);
+		const said = classifyBulk(res, now);
+		if (said.kind === "rate_limited") this.parts.budget().pause(said.until);
+		const userProgressAt = (this.storage.kv.get("imports.progressAt") as number | undefined) ?? 0;
+		if (imp && seenOf(imp) !== row.seen) {
+			this.storage.kv.put("imports.progressAt", now);
+			this.sql.exec(`UPDATE imports_running SET seen = ?, last_progress_at = ? WHERE id = ?`, seenOf(imp), now, row.id);
+		}
+		const progressAt = Math.max(imp && seenOf(imp) !== row.seen ? now : row.last_progress_at, userProgressAt);
+		if (progressAt > row.last_progress_at || progressAt + this.leaseMs > now) {
+			// This import, or one ahead of it for the same user, moved: its fields stay locked a lease from that moment.
+			const leaseUntil = progressAt + this.leaseMs;
+			if (leaseUntil > row.lease_until) {
+				this.parts.versions.renew(row.grant_id, leaseUntil);
+				this.sql.exec(`UPDATE imports_running SET lease_until = ? WHERE id = ?`, leaseUntil, row.id);
+				row.lease_until = leaseUntil;
+			}
+		}
+		if (row.lease_until <= now)
+			return this.abandon(row, imp ? `it made no progress for ${Math.round(this.leaseMs / 1000)} s (state '${imp.state}')` : "its state could not be learned");
+		const sinceStart = now - row.started_at;
+		return this.reschedule(row, Math.min(row.lease_until - 500, now + Math.max(1_000, Math.min(sinceStart, this.leaseMs / 3))));
+	}
+
+	/** A finished import: without failures, delivered; with failures, the failed records are found (then: come back now). */
+	private finish(row: ImportRow, imp: OutreachImport): number | null {
+		const items = this.parts.items.running("import", row.id);
+		const settle = (its: ItemRow[], delivered: boolean) => {
+			for (const i of its) this.parts.versions.settle(i.destination_id, i.prospect_id, fieldOf(i), row.grant_id, { delivered, known: true });
+		};
+		this.sql.exec(`DELETE FROM imports_running WHERE id = ?`, row.id);
+		this.storage.kv.put("imports.progressAt", Date.now());
+		const byProspect = new Map<number, ItemRow[]>();
+		for (const i of items) (byProspect.get(i.prospect_id) ?? byProspect.set(i.prospect_id, []).get(i.prospect_id)!).push(i);
+		log("info", "import_finished", { importId: row.id, records: byProspect.size, failures: imp.failures });
+		if (imp.failures === 0) {
+			settle(items, true);
+			this.parts.items.decide(items, "delivered");
+			return null;
+		}
+		const listed = new Map<number, string>();
+		for (const f of imp.failedRecords ?? []) {
+			const id = Number(f.id);
+			if (Number.isSafeInteger(id)) listed.set(id, f.reason ?? "failed");
+		}
+		if (listed.size === imp.failures) {
+			for (const [prospectId, its] of byProspect) {
+				const reason = listed.get(prospectId);
+				settle(its, reason === undefined);
+				if (reason === undefined) this.parts.items.decide(its, "delivered");
+				else this.parts.items.decide(its, "failed", `Outreach's import refused this prospect's record: ${reason}`);
+			}
+			return null;
+		}
+		// Only a count: find the failed records. Their fields are released (the import is over) and re-checked on the way out.
+		settle(items, false);
+		if (imp.failures >= byProspect.size || byProspect.size <= PATCH_PART_RECORDS) {
+			this.parts.items.decide(items, "patch", `Outreach's import failed ${imp.failures} of ${byProspect.size} records without saying which; PATCH names each one's reason`);
+			return null;
+		}
+		const records = [...byProspect.values()];
+		const half = Math.ceil(records.length / 2);
+		this.parts.items.backToWaiting(records.slice(0, half).flat(), `${row.id}a`);
+		this.parts.items.backToWaiting(records.slice(half).flat(), `${row.id}b`);
+		log("info", "import_failures_split", { importId: row.id, records: records.length, failures: imp.failures });
+		return Date.now();
+	}
+
+	/** Gives up an import that made no progress for a lease: its records go by PATCH, the destination too for a while. */
+	private abandon(row: ImportRow, why: string): null {
+		const items = this.parts.items.running("import", row.id);
+		for (const i of items) this.parts.versions.settle(i.destination_id, i.prospect_id, fieldOf(i), row.grant_id, { delivered: false, known: true });
+		this.parts.items.decide(items, "patch", `the import was given up: ${why}`);
+		const destinations = new Set(items.map((i) => i.destination_id));
+		this.parts.items.fallBack("import", destinations, `An Outreach import made no progress (${why}); records go by PATCH`, Date.now() + REFUSED_FALLBACK_MS);
+		this.sql.exec(`DELETE FROM imports_running WHERE id = ?`, row.id);
+		log("warn", "import_abandoned", { importId: row.id, why });
+		return null;
+	}
+}
+
+const seenOf = (imp: OutreachImport) => `${imp.state}@${imp.updatedAt ?? ""}`;
+
+/** One record per prospect, with the values of all its writes. */
+function recordsOf(items: ItemRow[]): ImportRecord[] {
+	const records = new Map<number, Record<string, unknown>>();
+	for (const i of items) (records.get(i.prospect_id) ?? records.set(i.prospect_id, {}).get(i.prospect_id)!)[i.field] = JSON.parse(i.value) as unknown;
+	return [...records].map(([id, attributes]) => ({ id, attributes }));
+}
