@@ -108,10 +108,7 @@ export class FieldVersions {
 
 	/** Records revisions a consumer's view of a destination's mapping knows, keeping the highest ever seen. */
 	learnRevisions(destinationId: string, revisions: Record<string, number>): void {
-		writeRevisions(
-			this.sql,
-			Object.entries(revisions).map(([field, r]) => [destinationId, field, r]),
-		);
+		writeRevisions(this.sql, Object.entries(revisions).map(([field, r]) => [destinationId, field, r]));
 	}
 
 	/**
