@@ -12,7 +12,7 @@ import { bulkCarries, bulkPath, bulkWays, FILL_QUIET_MS, pathForBacklog, type De
 import { customFieldNumber } from "../outreach/attributes";
 import { Moves } from "./moves";
 import { TokenCustody, type AccessResult, type GrantRow } from "./tokens";
-import { FieldVersions, type ExportedVersion, type FieldVersion } from "./versions";
+import { FieldVersions, lockKey, type ExportedVersion, type FieldVersion, type VersionGrant } from "./versions";
 
 /**
  * The gate: one Durable Object per Outreach user (named by the user's id, so an email change is the same
@@ -228,48 +228,54 @@ export class Gate extends DurableObject<Env> {
 		const now = Date.now();
 		const leaseMs = config(this.env).GRANT_LEASE_SECONDS * 1000;
 		const leaseUntil = now + leaseMs;
-		for (const d of destinations) this.versions.learnRevisions(d, request.destinations[d]!.revisions);
+		const calls = request.calls.filter((c) => !held[c.destinationId]);
+		// What the round's calls need of versions, locks, revisions, erasures and joined slots: read once, checked in memory.
+		const batch = this.versions.load(calls, now, calls.flatMap((c) => (c.slot === undefined ? [] : [c.slot])));
+		for (const d of destinations) batch.learnRevisions(d, request.destinations[d]!.revisions);
 		const result: AdmitResult = { now, tokens, held, granted: [], stale: [], done: [], deferred: [] };
 		const candidates: { call: AdmitCall; fields: string[] }[] = [];
 		const lockedNow = new Set<string>();
 		const unneeded: number[] = [];
-		for (const call of request.calls) {
-			if (held[call.destinationId]) continue;
-			this.versions.learnRevisions(call.destinationId, revisionsIn(call.fields));
+		for (const call of calls) {
+			batch.learnRevisions(call.destinationId, revisionsIn(call.fields));
 			// A newer call of this prospect joined the slot: this one would only be overwritten; the slot is the newer's.
-			if (call.slot !== undefined && this.versions.overtaken(call.slot, call.fields)) {
+			if (call.slot !== undefined && batch.overtaken(call.slot, call.fields)) {
 				result.stale.push(call.key);
 				continue;
 			}
-			const check = this.versions.check(call.destinationId, call.prospectId, call.fields, now, lockedNow);
+			const check = batch.check(call, lockedNow);
 			if (check.kind === "stale" || check.kind === "done") {
 				(check.kind === "stale" ? result.stale : result.done).push(call.key);
-				if (call.slot !== undefined && !this.versions.joined(call.slot)) unneeded.push(call.slot);
+				if (call.slot !== undefined && !batch.joined(call.slot)) unneeded.push(call.slot);
 			} else if (check.kind === "busy") result.deferred.push({ key: call.key, at: check.until, ...(call.slot === undefined ? {} : { slot: call.slot }) });
 			else {
 				candidates.push({ call, fields: check.fields });
-				for (const f of check.fields) lockedNow.add(`${call.prospectId}\u0000${f}`);
+				for (const f of check.fields) lockedNow.add(lockKey(call.prospectId, f));
 			}
 		}
+		batch.finish();
 		this.budget.release(unneeded);
 		const decisions = this.budget.grant(
 			candidates.map((c) => c.call.slot),
 			now,
 			candidates.map((c) => c.call.key),
 		);
+		const advances: VersionGrant[] = [];
 		candidates.forEach((c, i) => {
 			const d = decisions[i]!;
 			if ("grantId" in d) {
 				if (c.call.slot !== undefined) this.versions.dropJoins(c.call.slot);
 				// A grant for a moment to come leases its fields from then.
 				const until = d.startAt === undefined ? leaseUntil : d.startAt + leaseMs;
-				this.versions.advance(c.call.destinationId, c.call.prospectId, pick(c.call.fields, c.fields), d.grantId, now, until);
+				advances.push({ destinationId: c.call.destinationId, prospectId: c.call.prospectId, fields: pick(c.call.fields, c.fields), grantId: d.grantId, leaseUntil: until });
 				result.granted.push({ key: c.call.key, grantId: d.grantId, fields: c.fields, leaseUntil: until, ...(d.startAt === undefined ? {} : { startAt: d.startAt }) });
 			} else {
 				if (d.joined) this.versions.join(d.reservation, pick(c.call.fields, c.fields), this.budget.lapsesAt(d.at));
 				result.deferred.push({ key: c.call.key, at: d.at, slot: d.reservation });
 			}
 		});
+		// Advancing touches nothing the loop above reads or writes (slot joins, the budget): all grants go in one statement per table.
+		this.versions.advanceMany(advances, now);
 		return result;
 	}
 
@@ -278,8 +284,7 @@ export class Gate extends DurableObject<Env> {
 		const sent = report.calls.filter((c) => c.sent);
 		this.budget.cancel(report.calls.filter((c) => !c.sent).map((c) => c.grantId));
 		this.budget.settle(sent.map((c) => ({ id: c.grantId, at: c.answeredAt })));
-		for (const c of report.calls)
-			this.versions.settle(c.destinationId, c.prospectId, c.fields, c.grantId, { delivered: c.delivered, known: c.known || !c.sent });
+		this.versions.settleMany(report.calls.map((c) => ({ ...c, outcome: { delivered: c.delivered, known: c.known || !c.sent } })));
 		if (report.observed) this.budget.observe(report.observed.grantId, report.observed.remaining, report.observed.resetAt, Date.now());
 		if (report.pauseUntil) this.budget.pause(report.pauseUntil);
 	}

@@ -29,6 +29,18 @@ export type FieldCheck =
 
 type VersionRow = { field: string; r: number; t: number; o: number; s: number; u: string; confirmed: number; touched_at: number };
 
+/** One prospect's fields for one destination: a PATCH's fields, or a bulk item's single field. */
+export type VersionItem = { destinationId: string; prospectId: number; fields: Record<string, FieldVersion> };
+
+/** A granted call's fields, locked for its lease. */
+export type VersionGrant = VersionItem & { grantId: number; leaseUntil: number };
+
+/** A call's fields once its answer is in (or is known never to come). */
+export type VersionSettlement = VersionItem & { grantId: number; outcome: { delivered: boolean; known: boolean } };
+
+/** How `lockedNow` names a field taken earlier in the same step: fields are locked per prospect, whatever the destination. */
+export const lockKey = (prospectId: number, field: string): string => `${prospectId}\u0000${field}`;
+
 /** A version row as it moves between gates (a reconnect as another Outreach user, or an upgrade). */
 export type ExportedVersion = { prospectId: number; field: string; v: Version; u: string; confirmed: boolean };
 
@@ -89,21 +101,6 @@ export class FieldVersions {
 		}
 	}
 
-	/** Whether a call that joined `reservation` carries a newer version of every one of `fields`. */
-	overtaken(reservation: number, fields: Record<string, FieldVersion>): boolean {
-		const entries = Object.entries(fields);
-		if (entries.length === 0) return false;
-		return entries.every(([field, { v, u }]) => {
-			const row = this.sql.exec<VersionRow>(`SELECT r, t, o, s, u FROM slot_joins WHERE reservation = ? AND field = ?`, reservation, field).toArray()[0];
-			return row !== undefined && compareVersions(rowVersion(row), v, row.u, u) > 0;
-		});
-	}
-
-	/** Whether a call joined `reservation` (then the slot is kept for it, whatever becomes of the first call). */
-	joined(reservation: number): boolean {
-		return this.sql.exec(`SELECT 1 FROM slot_joins WHERE reservation = ? LIMIT 1`, reservation).toArray().length > 0;
-	}
-
 	/** The slot was used: its joiners came back with it, or will book their own. */
 	dropJoins(reservation: number): void {
 		this.sql.exec(`DELETE FROM slot_joins WHERE reservation = ?`, reservation);
@@ -111,117 +108,80 @@ export class FieldVersions {
 
 	/** Records revisions a consumer's view of a destination's mapping knows, keeping the highest ever seen. */
 	learnRevisions(destinationId: string, revisions: Record<string, number>): void {
-		for (const [field, r] of Object.entries(revisions)) {
-			this.sql.exec(
-				`INSERT INTO field_revisions (destination_id, field, r) VALUES (?, ?, ?)
-				 ON CONFLICT (destination_id, field) DO UPDATE SET r = MAX(r, excluded.r)`,
-				destinationId,
-				field,
-				r,
-			);
-		}
-	}
-
-	private revisions(destinationId: string): Map<string, number> {
-		const rows = this.sql.exec<{ field: string; r: number }>(`SELECT field, r FROM field_revisions WHERE destination_id = ?`, destinationId).toArray();
-		return new Map(rows.map((r) => [r.field, r.r]));
+		writeRevisions(this.sql, Object.entries(revisions).map(([field, r]) => [destinationId, field, r]));
 	}
 
 	/**
-	 * Which of `fields` may be written now. The same version again is fresh only while it is unconfirmed: a
-	 * retry after a failed call must go through, a duplicate of a delivered one need not. `lockedNow` holds the
-	 * fields locked earlier in the same admission step.
+	 * What the gate holds of `items`' prospects (and of the `reservations` their calls present), read with one
+	 * query per table, to check them one after another in memory (VersionBatch). For one synchronous step.
 	 */
-	check(destinationId: string, prospectId: number, fields: Record<string, FieldVersion>, now: number, lockedNow: ReadonlySet<string> = new Set()): FieldCheck {
-		const own = new Map(
-			this.sql
-				.exec<VersionRow>(`SELECT * FROM versions WHERE destination_id = ? AND prospect_id = ?`, destinationId, prospectId)
-				.toArray()
-				.map((r) => [r.field, r]),
-		);
-		const others = new Map(
-			this.sql
-				.exec<{ field: string; destination_id: string; o: number; u: string }>(`SELECT * FROM last_writes WHERE prospect_id = ?`, prospectId)
-				.toArray()
-				.map((r) => [r.field, r]),
-		);
-		const locks = new Map(
-			this.sql
-				.exec<{ field: string; until: number }>(`SELECT field, until FROM field_locks WHERE prospect_id = ? AND until > ?`, prospectId, now)
-				.toArray()
-				.map((r) => [r.field, r.until]),
-		);
-		const revisions = this.revisions(destinationId);
-		// An erased prospect's data observed before its erasure is never written, wherever a copy of it still travels.
-		const erasedAt =
-			this.sql.exec<{ erased_at: number }>(`SELECT erased_at FROM erased_prospects WHERE destination_id = ? AND prospect_id = ?`, destinationId, prospectId).toArray()[0]
-				?.erased_at ?? -Infinity;
-		const fresh: string[] = [];
-		let busyUntil = 0;
-		let landed = false;
-		for (const [field, { v, u }] of Object.entries(fields)) {
-			if (v[0] < (revisions.get(field) ?? 0)) continue; // mapped under a revision the field has since left
-			// Observed before the prospect's erasure, or an update the erasure removed (whatever its clock said): never written.
-			if (v[2] <= erasedAt || (erasedAt > -Infinity && this.updateErased(destinationId, u))) continue;
-			const row = own.get(field);
-			const cmp = row ? compareVersions(v, rowVersion(row), u, row.u) : 1;
-			if (cmp === 0 && row!.confirmed) landed = true;
-			if (cmp < 0 || (cmp === 0 && row!.confirmed)) {
-				if (row && row.touched_at < now - DAY) this.touch(destinationId, prospectId, field, now);
-				continue;
-			}
-			const other = others.get(field);
-			if (other && other.destination_id !== destinationId && (v[2] < other.o || (v[2] === other.o && u <= other.u))) continue;
-			if (lockedNow.has(`${prospectId}\u0000${field}`)) busyUntil = Math.max(busyUntil, now + 1);
-			const lockedUntil = locks.get(field);
-			if (lockedUntil !== undefined) busyUntil = Math.max(busyUntil, lockedUntil);
-			fresh.push(field);
-		}
-		if (busyUntil > 0) return { kind: "busy", until: busyUntil };
-		if (fresh.length) return { kind: "fresh", fields: fresh };
-		return landed ? { kind: "done" } : { kind: "stale" };
+	load(items: readonly VersionItem[], now: number, reservations: readonly number[] = []): VersionBatch {
+		return new VersionBatch(this.sql, items, now, reservations);
 	}
 
-	private touch(destinationId: string, prospectId: number, field: string, now: number): void {
-		this.sql.exec(`UPDATE versions SET touched_at = ? WHERE destination_id = ? AND prospect_id = ? AND field = ?`, now, destinationId, prospectId, field);
+	/**
+	 * `check` for each item, in order, with what the batch needs read once (not once per item). `onChecked` runs
+	 * after each item's check and before the next one's: a caller that takes an item's fresh fields adds them to
+	 * `lockedNow` there (`lockKey`), so a later item of the same prospect field sees them taken, as it would had
+	 * each item been checked alone.
+	 */
+	checkMany(
+		items: readonly VersionItem[],
+		now: number,
+		lockedNow: ReadonlySet<string> = new Set(),
+		onChecked?: (check: FieldCheck, index: number) => void,
+	): FieldCheck[] {
+		const batch = this.load(items, now);
+		const checks = items.map((item, i) => {
+			const check = batch.check(item, lockedNow);
+			onChecked?.(check, i);
+			return check;
+		});
+		batch.finish();
+		return checks;
+	}
+
+	/**
+	 * Which of `fields` may be written now (VersionBatch.check has the rule). `lockedNow` holds the fields locked
+	 * earlier in the same admission step.
+	 */
+	check(destinationId: string, prospectId: number, fields: Record<string, FieldVersion>, now: number, lockedNow: ReadonlySet<string> = new Set()): FieldCheck {
+		return this.checkMany([{ destinationId, prospectId, fields }], now, lockedNow)[0]!;
 	}
 
 	/** Advances a granted call's fields to its versions and locks them for the grant's lease. */
 	advance(destinationId: string, prospectId: number, fields: Record<string, FieldVersion>, grantId: number, now: number, leaseUntil: number): void {
-		for (const [field, { v, u }] of Object.entries(fields)) {
-			const [r, t, o, s] = v;
+		this.advanceMany([{ destinationId, prospectId, fields, grantId, leaseUntil }], now);
+	}
+
+	/** `advance` for many granted calls, one statement per table; a field granted twice ends as the later grant left it. */
+	advanceMany(grants: readonly VersionGrant[], now: number): void {
+		const rows = grants.flatMap((g) => Object.entries(g.fields).map(([field, { v, u }]) => [g.destinationId, g.prospectId, field, ...v, u, g.grantId, g.leaseUntil] as const));
+		for (const chunk of chunks(rows)) {
+			const json = JSON.stringify(chunk);
+			// ORDER BY key: rows are applied in the grants' order, as one advance after another would.
 			this.sql.exec(
-				`INSERT INTO versions (destination_id, prospect_id, field, r, t, o, s, u, confirmed, touched_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?)
+				`INSERT INTO versions (destination_id, prospect_id, field, r, t, o, s, u, confirmed, touched_at)
+				 SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6, value ->> 7, 0, ?
+				 FROM json_each(?) WHERE true ORDER BY key
 				 ON CONFLICT (destination_id, prospect_id, field) DO UPDATE SET r = excluded.r, t = excluded.t, o = excluded.o,
 				   s = excluded.s, u = excluded.u, confirmed = 0, touched_at = excluded.touched_at`,
-				destinationId,
-				prospectId,
-				field,
-				r,
-				t,
-				o,
-				s,
-				u,
 				now,
+				json,
 			);
 			this.sql.exec(
-				`INSERT INTO last_writes (prospect_id, field, destination_id, o, u, touched_at) VALUES (?, ?, ?, ?, ?, ?)
+				`INSERT INTO last_writes (prospect_id, field, destination_id, o, u, touched_at)
+				 SELECT value ->> 1, value ->> 2, value ->> 0, value ->> 5, value ->> 7, ? FROM json_each(?) WHERE true ORDER BY key
 				 ON CONFLICT (prospect_id, field) DO UPDATE SET destination_id = excluded.destination_id, o = excluded.o,
 				   u = excluded.u, touched_at = excluded.touched_at`,
-				prospectId,
-				field,
-				destinationId,
-				o,
-				u,
 				now,
+				json,
 			);
 			this.sql.exec(
-				`INSERT INTO field_locks (prospect_id, field, until, grant_id) VALUES (?, ?, ?, ?)
+				`INSERT INTO field_locks (prospect_id, field, until, grant_id)
+				 SELECT value ->> 1, value ->> 2, value ->> 9, value ->> 8 FROM json_each(?) WHERE true ORDER BY key
 				 ON CONFLICT (prospect_id, field) DO UPDATE SET until = excluded.until, grant_id = excluded.grant_id`,
-				prospectId,
-				field,
-				leaseUntil,
-				grantId,
+				json,
 			);
 		}
 	}
@@ -232,22 +192,28 @@ export class FieldVersions {
 	 * lease ends: the PATCH may still be applied.
 	 */
 	settle(destinationId: string, prospectId: number, fields: Record<string, FieldVersion>, grantId: number, outcome: { delivered: boolean; known: boolean }): void {
-		for (const [field, { v, u }] of Object.entries(fields)) {
-			if (outcome.known) this.sql.exec(`DELETE FROM field_locks WHERE prospect_id = ? AND field = ? AND grant_id = ?`, prospectId, field, grantId);
-			if (!outcome.delivered) continue;
-			const [r, t, o, s] = v;
+		this.settleMany([{ destinationId, prospectId, fields, grantId, outcome }]);
+	}
+
+	/** `settle` for many calls, one statement per table. */
+	settleMany(calls: readonly VersionSettlement[]): void {
+		const released = calls.filter((c) => c.outcome.known).flatMap((c) => Object.keys(c.fields).map((field) => [c.prospectId, field, c.grantId] as const));
+		for (const chunk of chunks(released))
 			this.sql.exec(
-				`UPDATE versions SET confirmed = 1 WHERE destination_id = ? AND prospect_id = ? AND field = ? AND r = ? AND t = ? AND o = ? AND s = ? AND u = ?`,
-				destinationId,
-				prospectId,
-				field,
-				r,
-				t,
-				o,
-				s,
-				u,
+				`DELETE FROM field_locks WHERE rowid IN (SELECT l.rowid FROM json_each(?) AS k CROSS JOIN field_locks AS l
+				   ON l.prospect_id = k.value ->> 0 AND l.field = k.value ->> 1 AND l.grant_id = k.value ->> 2)`,
+				JSON.stringify(chunk),
 			);
-		}
+		const delivered = calls
+			.filter((c) => c.outcome.delivered)
+			.flatMap((c) => Object.entries(c.fields).map(([field, { v, u }]) => [c.destinationId, c.prospectId, field, ...v, u] as const));
+		for (const chunk of chunks(delivered))
+			this.sql.exec(
+				`UPDATE versions SET confirmed = 1 WHERE rowid IN (SELECT v.rowid FROM json_each(?) AS k CROSS JOIN versions AS v
+				   ON v.destination_id = k.value ->> 0 AND v.prospect_id = k.value ->> 1 AND v.field = k.value ->> 2
+				   AND v.r = k.value ->> 3 AND v.t = k.value ->> 4 AND v.o = k.value ->> 5 AND v.s = k.value ->> 6 AND v.u = k.value ->> 7)`,
+				JSON.stringify(chunk),
+			);
 	}
 
 	/** Extends the locks a grant holds (a bulk batch that is making progress keeps its fields). */
@@ -378,10 +344,6 @@ export class FieldVersions {
 		return removed;
 	}
 
-	private updateErased(destinationId: string, updateId: string): boolean {
-		return this.sql.exec(`SELECT 1 FROM erased_updates WHERE destination_id = ? AND update_id = ?`, destinationId, updateId).toArray().length > 0;
-	}
-
 	/** The version rows held for one prospect of a destination (the prospect trace): field, version time, confirmed, when. */
 	held(destinationId: string, prospectId: number): { field: string; observedAt: number; updateId: string; confirmed: boolean; touchedAt: number }[] {
 		return this.sql
@@ -400,5 +362,209 @@ export class FieldVersions {
 		this.sql.exec(`DELETE FROM field_locks WHERE until < ?`, now);
 		this.sql.exec(`DELETE FROM slot_joins WHERE until < ?`, now);
 		return n;
+	}
+}
+
+/**
+ * Keys a statement binds as one JSON array: a bound value is limited in size (2 MB), and a key or a row of a
+ * grant is at most a few hundred bytes, so a larger batch goes in chunks of this many, still a handful of
+ * statements where one per item would be thousands.
+ */
+const CHUNK = 5_000;
+
+function* chunks<T>(rows: readonly T[]): Generator<T[]> {
+	for (let i = 0; i < rows.length; i += CHUNK) yield rows.slice(i, i + CHUNK);
+}
+
+/** The rows of `sql` for every key of `keys` (bound as JSON arrays), one statement per chunk of keys. */
+function rowsFor<R extends Record<string, SqlStorageValue>>(sql: SqlStorage, keys: readonly unknown[], query: string, ...bindings: SqlStorageValue[]): R[] {
+	return [...chunks(keys)].flatMap((chunk) => sql.exec<R>(query, JSON.stringify(chunk), ...bindings).toArray());
+}
+
+function writeRevisions(sql: SqlStorage, rows: readonly (readonly [destinationId: string, field: string, r: number])[]): void {
+	for (const chunk of chunks(rows))
+		sql.exec(
+			`INSERT INTO field_revisions (destination_id, field, r) SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?) WHERE true
+			 ON CONFLICT (destination_id, field) DO UPDATE SET r = MAX(r, excluded.r)`,
+			JSON.stringify(chunk),
+		);
+}
+
+const key = (...parts: (string | number)[]): string => parts.join("\u0000");
+
+function unique<T>(values: T[], keyOf: (v: T) => string): T[] {
+	return [...new Map(values.map((v) => [keyOf(v), v])).values()];
+}
+
+/**
+ * What the gate holds of one batch of items, read once, and the rule that decides each item from it (design:
+ * "Which value wins"). Valid for one synchronous step: nothing else writes these tables meanwhile, and what the
+ * step itself changes — revisions it learns, versions it touches — is kept here and written by `finish`.
+ */
+export class VersionBatch {
+	private readonly own = new Map<string, VersionRow>();
+	private readonly others = new Map<string, { destination_id: string; o: number; u: string }>();
+	private readonly locks = new Map<string, number>();
+	private readonly revisions = new Map<string, number>();
+	private readonly erasedAt = new Map<string, number>();
+	private readonly erasedUpdates = new Set<string>();
+	private readonly joins = new Map<number, Map<string, FieldVersion>>();
+	private readonly loaded = new Set<string>();
+	private readonly loadedSlots: ReadonlySet<number>;
+	private readonly touched = new Map<string, readonly [string, number, string]>();
+	private readonly learned = new Map<string, readonly [string, string, number]>();
+
+	constructor(
+		private readonly sql: SqlStorage,
+		items: readonly VersionItem[],
+		private readonly now: number,
+		reservations: readonly number[],
+	) {
+		const pairs = unique(
+			items.map((i) => [i.destinationId, i.prospectId] as const),
+			([d, p]) => key(d, p),
+		);
+		for (const [d, p] of pairs) this.loaded.add(key(d, p));
+		const prospects = [...new Set(pairs.map(([, p]) => p))];
+		const destinations = [...new Set(pairs.map(([d]) => d))];
+		// CROSS JOIN keeps json_each the outer loop, so each key is one primary-key lookup, not a scan of the destination's rows.
+		for (const r of rowsFor<VersionRow & { destination_id: string; prospect_id: number }>(
+			sql,
+			pairs,
+			`SELECT v.* FROM json_each(?) AS k CROSS JOIN versions AS v ON v.destination_id = k.value ->> 0 AND v.prospect_id = k.value ->> 1`,
+		))
+			this.own.set(key(r.destination_id, r.prospect_id, r.field), r);
+		for (const r of rowsFor<{ prospect_id: number; field: string; destination_id: string; o: number; u: string }>(
+			sql,
+			prospects,
+			`SELECT prospect_id, field, destination_id, o, u FROM last_writes WHERE prospect_id IN (SELECT value FROM json_each(?))`,
+		))
+			this.others.set(key(r.prospect_id, r.field), r);
+		for (const r of rowsFor<{ prospect_id: number; field: string; until: number }>(
+			sql,
+			prospects,
+			`SELECT prospect_id, field, until FROM field_locks WHERE prospect_id IN (SELECT value FROM json_each(?)) AND until > ?`,
+			now,
+		))
+			this.locks.set(key(r.prospect_id, r.field), r.until);
+		for (const r of rowsFor<{ destination_id: string; field: string; r: number }>(
+			sql,
+			destinations,
+			`SELECT destination_id, field, r FROM field_revisions WHERE destination_id IN (SELECT value FROM json_each(?))`,
+		))
+			this.revisions.set(key(r.destination_id, r.field), r.r);
+		for (const r of rowsFor<{ destination_id: string; prospect_id: number; erased_at: number }>(
+			sql,
+			pairs,
+			`SELECT e.destination_id, e.prospect_id, e.erased_at FROM json_each(?) AS k CROSS JOIN erased_prospects AS e
+			 ON e.destination_id = k.value ->> 0 AND e.prospect_id = k.value ->> 1`,
+		))
+			this.erasedAt.set(key(r.destination_id, r.prospect_id), r.erased_at);
+		// Only an erased prospect's updates can have been erased one by one: asked only when the batch has such a prospect.
+		const ofErased = unique(
+			items.filter((i) => this.erasedAt.has(key(i.destinationId, i.prospectId))).flatMap((i) => Object.values(i.fields).map(({ u }) => [i.destinationId, u] as const)),
+			([d, u]) => key(d, u),
+		);
+		for (const r of rowsFor<{ destination_id: string; update_id: string }>(
+			sql,
+			ofErased,
+			`SELECT e.destination_id, e.update_id FROM json_each(?) AS k CROSS JOIN erased_updates AS e
+			 ON e.destination_id = k.value ->> 0 AND e.update_id = k.value ->> 1`,
+		))
+			this.erasedUpdates.add(key(r.destination_id, r.update_id));
+		this.loadedSlots = new Set(reservations);
+		for (const r of rowsFor<VersionRow & { reservation: number }>(
+			sql,
+			[...this.loadedSlots],
+			`SELECT reservation, field, r, t, o, s, u FROM slot_joins WHERE reservation IN (SELECT value FROM json_each(?))`,
+		)) {
+			const fields = this.joins.get(r.reservation) ?? this.joins.set(r.reservation, new Map()).get(r.reservation)!;
+			fields.set(r.field, { v: rowVersion(r), u: r.u });
+		}
+	}
+
+	/** `FieldVersions.learnRevisions`, seen by the checks that follow in this batch, written by `finish`. */
+	learnRevisions(destinationId: string, revisions: Record<string, number>): void {
+		for (const [field, r] of Object.entries(revisions)) {
+			const k = key(destinationId, field);
+			const highest = Math.max(this.revisions.get(k) ?? r, r);
+			this.revisions.set(k, highest);
+			this.learned.set(k, [destinationId, field, highest]);
+		}
+	}
+
+	/**
+	 * Which of `fields` may be written now. The same version again is fresh only while it is unconfirmed: a
+	 * retry after a failed call must go through, a duplicate of a delivered one need not. `lockedNow` holds the
+	 * fields locked earlier in the same step (`lockKey`).
+	 */
+	check(item: VersionItem, lockedNow: ReadonlySet<string> = new Set()): FieldCheck {
+		const { destinationId, prospectId, fields } = item;
+		if (!this.loaded.has(key(destinationId, prospectId))) throw new Error(`VersionBatch: prospect ${prospectId} of ${destinationId} was not loaded with this batch`);
+		// An erased prospect's data observed before its erasure is never written, wherever a copy of it still travels.
+		const erasedAt = this.erasedAt.get(key(destinationId, prospectId)) ?? -Infinity;
+		const fresh: string[] = [];
+		let busyUntil = 0;
+		let landed = false;
+		for (const [field, { v, u }] of Object.entries(fields)) {
+			if (v[0] < (this.revisions.get(key(destinationId, field)) ?? 0)) continue; // mapped under a revision the field has since left
+			// Observed before the prospect's erasure, or an update the erasure removed (whatever its clock said): never written.
+			if (v[2] <= erasedAt || (erasedAt > -Infinity && this.erasedUpdates.has(key(destinationId, u)))) continue;
+			const row = this.own.get(key(destinationId, prospectId, field));
+			const cmp = row ? compareVersions(v, rowVersion(row), u, row.u) : 1;
+			if (cmp === 0 && row!.confirmed) landed = true;
+			if (cmp < 0 || (cmp === 0 && row!.confirmed)) {
+				// A version checked against is still needed: kept from pruning (at most once a day per row).
+				if (row && row.touched_at < this.now - DAY) {
+					row.touched_at = this.now;
+					this.touched.set(key(destinationId, prospectId, field), [destinationId, prospectId, field]);
+				}
+				continue;
+			}
+			const other = this.others.get(key(prospectId, field));
+			if (other && other.destination_id !== destinationId && (v[2] < other.o || (v[2] === other.o && u <= other.u))) continue;
+			if (lockedNow.has(lockKey(prospectId, field))) busyUntil = Math.max(busyUntil, this.now + 1);
+			const lockedUntil = this.locks.get(key(prospectId, field));
+			if (lockedUntil !== undefined) busyUntil = Math.max(busyUntil, lockedUntil);
+			fresh.push(field);
+		}
+		if (busyUntil > 0) return { kind: "busy", until: busyUntil };
+		if (fresh.length) return { kind: "fresh", fields: fresh };
+		return landed ? { kind: "done" } : { kind: "stale" };
+	}
+
+	/** Whether a call that joined `reservation` carries a newer version of every one of `fields`. */
+	overtaken(reservation: number, fields: Record<string, FieldVersion>): boolean {
+		const joined = this.slot(reservation);
+		const entries = Object.entries(fields);
+		if (entries.length === 0) return false;
+		return entries.every(([field, { v, u }]) => {
+			const row = joined?.get(field);
+			return row !== undefined && compareVersions(row.v, v, row.u, u) > 0;
+		});
+	}
+
+	/** Whether a call joined `reservation` (then the slot is kept for it, whatever becomes of the first call). */
+	joined(reservation: number): boolean {
+		return this.slot(reservation) !== undefined;
+	}
+
+	private slot(reservation: number): Map<string, FieldVersion> | undefined {
+		if (!this.loadedSlots.has(reservation)) throw new Error(`VersionBatch: slot ${reservation} was not loaded with this batch`);
+		return this.joins.get(reservation);
+	}
+
+	/** Writes what the checks changed: the revisions learned and the versions touched. */
+	finish(): void {
+		writeRevisions(this.sql, [...this.learned.values()]);
+		this.learned.clear();
+		for (const chunk of chunks([...this.touched.values()]))
+			this.sql.exec(
+				`UPDATE versions SET touched_at = ? WHERE rowid IN (SELECT v.rowid FROM json_each(?) AS k CROSS JOIN versions AS v
+				   ON v.destination_id = k.value ->> 0 AND v.prospect_id = k.value ->> 1 AND v.field = k.value ->> 2)`,
+				this.now,
+				JSON.stringify(chunk),
+			);
+		this.touched.clear();
 	}
 }
