@@ -5,10 +5,10 @@ import { batchEnded, batchItems, bulkModify, cancelBatch, getBatch, type Batch, 
 import { classifyBulk, fieldFailureReason } from "../outreach/outcome";
 import type { OutreachResponse } from "../outreach/api";
 import type { Budget } from "./budget";
-import { fieldOf, type BulkItems, type ItemRow } from "./items";
+import { fieldOf, settleItems, type BulkItems, type ItemRow } from "./items";
 import { groupReady } from "./path";
 import type { TokenCustody } from "./tokens";
-import type { FieldVersions } from "./versions";
+import { lockKey, type FieldVersions } from "./versions";
 
 /**
  * Segment statuses delivered through Outreach's bulk API, inside the gate (design: "Outreach's bulk API"). A
@@ -139,19 +139,23 @@ export class BulkDelivery {
 		const lockedNow = new Set<string>();
 		const fresh: ItemRow[] = [];
 		let busyUntil = 0;
-		for (const item of items) {
-			const check = this.parts.versions.check(item.destination_id, item.prospect_id, fieldOf(item), now, lockedNow);
-			if (check.kind === "stale") this.parts.items.decide([item], "superseded");
-			else if (check.kind === "done") this.parts.items.decide([item], "delivered");
-			else if (check.kind === "busy") busyUntil = Math.max(busyUntil, check.until);
-			else {
-				// Two destinations writing one prospect's field: the first takes it now, the other waits its turn.
-				const key = `${item.prospect_id}\u0000${item.field}`;
-				if (lockedNow.has(key)) continue;
-				lockedNow.add(key);
-				fresh.push(item);
-			}
-		}
+		// One read of the versions for the whole group; two destinations writing one prospect's field: the first
+		// takes it now, the other is busy and waits its turn.
+		this.parts.versions.checkMany(
+			items.map((i) => ({ destinationId: i.destination_id, prospectId: i.prospect_id, fields: fieldOf(i) })),
+			now,
+			lockedNow,
+			(check, index) => {
+				const item = items[index]!;
+				if (check.kind === "stale") this.parts.items.decide([item], "superseded");
+				else if (check.kind === "done") this.parts.items.decide([item], "delivered");
+				else if (check.kind === "busy") busyUntil = Math.max(busyUntil, check.until);
+				else {
+					lockedNow.add(lockKey(item.prospect_id, item.field));
+					fresh.push(item);
+				}
+			},
+		);
 		let comeBack: number | null = busyUntil > 0 ? busyUntil : null;
 		let left = fresh;
 		while (left.length) {
@@ -195,9 +199,7 @@ export class BulkDelivery {
 		}
 		const grantId = decision.grantId;
 		const leaseUntil = Date.now() + this.leaseMs;
-		for (const i of live) {
-			this.parts.versions.advance(i.destination_id, i.prospect_id, fieldOf(i), grantId, Date.now(), leaseUntil);
-		}
+		this.parts.versions.advanceMany(live.map((i) => ({ destinationId: i.destination_id, prospectId: i.prospect_id, fields: fieldOf(i), grantId, leaseUntil })), Date.now());
 		this.parts.items.sending(live, grantId);
 		const ids = [...new Set(live.map((i) => i.prospect_id))];
 		const field = live[0]!.field;
@@ -207,7 +209,7 @@ export class BulkDelivery {
 		this.spent(grantId, res);
 		const outcome = classifyBulk(res);
 		const release = (delivered: boolean) => {
-			for (const i of live) this.parts.versions.settle(i.destination_id, i.prospect_id, fieldOf(i), grantId, { delivered, known: true });
+			settleItems(this.parts.versions, live, grantId, { delivered, known: true });
 		};
 		switch (outcome.kind) {
 			case "ok": {
@@ -265,8 +267,7 @@ export class BulkDelivery {
 				return Date.now() + 1_000;
 			case "transient":
 				// The request may or may not have started a batch: its writes stay locked until the lease ends.
-				for (const i of live)
-					this.parts.versions.settle(i.destination_id, i.prospect_id, fieldOf(i), grantId, { delivered: false, known: false });
+				settleItems(this.parts.versions, live, grantId, { delivered: false, known: false });
 				this.parts.items.backToWaiting(live);
 				return leaseUntil;
 		}

@@ -7,10 +7,10 @@ import { classifyBulk } from "../outreach/outcome";
 import { compareVersions } from "../updates/update";
 import type { Budget } from "./budget";
 import { REFUSED_FALLBACK_MS } from "./bulk";
-import { fieldOf, versionOf, type BulkItems, type ItemRow } from "./items";
+import { fieldOf, settleItems, versionOf, type BulkItems, type ItemRow } from "./items";
 import { groupReady } from "./path";
 import type { TokenCustody } from "./tokens";
-import type { FieldVersions } from "./versions";
+import { lockKey, type FieldVersions } from "./versions";
 
 /**
  * Records delivered through Outreach's imports (`bulkUpsert`, reference/outreach-bulk.md §imports), inside the
@@ -168,16 +168,22 @@ export class BulkImports {
 		const lockedNow = new Set<string>();
 		const sendable: ItemRow[] = [];
 		let busyUntil: number | null = null;
-		for (const i of items) {
-			const check = this.parts.versions.check(i.destination_id, i.prospect_id, fieldOf(i), now, lockedNow);
-			if (check.kind === "stale") this.parts.items.decide([i], "superseded");
-			else if (check.kind === "done") this.parts.items.decide([i], "delivered");
-			else if (check.kind === "busy") busyUntil = Math.max(busyUntil ?? 0, check.until);
-			else {
-				lockedNow.add(`${i.prospect_id}\u0000${i.field}`);
-				sendable.push(i);
-			}
-		}
+		// One read of the versions for all of them; a field taken by an earlier write here is busy for the later ones.
+		this.parts.versions.checkMany(
+			items.map((i) => ({ destinationId: i.destination_id, prospectId: i.prospect_id, fields: fieldOf(i) })),
+			now,
+			lockedNow,
+			(check, index) => {
+				const i = items[index]!;
+				if (check.kind === "stale") this.parts.items.decide([i], "superseded");
+				else if (check.kind === "done") this.parts.items.decide([i], "delivered");
+				else if (check.kind === "busy") busyUntil = Math.max(busyUntil ?? 0, check.until);
+				else {
+					lockedNow.add(lockKey(i.prospect_id, i.field));
+					sendable.push(i);
+				}
+			},
+		);
 		return { sendable, busyUntil };
 	}
 
@@ -204,7 +210,7 @@ export class BulkImports {
 		if ("at" in call) return call.at;
 		const grantId = call.grantId;
 		const leaseUntil = Date.now() + this.leaseMs;
-		for (const i of live) this.parts.versions.advance(i.destination_id, i.prospect_id, fieldOf(i), grantId, Date.now(), leaseUntil);
+		this.parts.versions.advanceMany(live.map((i) => ({ destinationId: i.destination_id, prospectId: i.prospect_id, fields: fieldOf(i), grantId: grantId, leaseUntil: leaseUntil })), Date.now());
 		this.parts.items.sending(live, grantId);
 		const records = recordsOf(live);
 		count("importCalls");
@@ -212,13 +218,13 @@ export class BulkImports {
 		this.spent(grantId, res);
 		const outcome = classifyBulk(res);
 		const release = () => {
-			for (const i of live) this.parts.versions.settle(i.destination_id, i.prospect_id, fieldOf(i), grantId, { delivered: false, known: true });
+			settleItems(this.parts.versions, live, grantId, { delivered: false, known: true });
 		};
 		switch (outcome.kind) {
 			case "ok": {
 				if (!imp) {
 					// Started, but its import cannot be read: its fields stay locked until the lease ends, then PATCH.
-					for (const i of live) this.parts.versions.settle(i.destination_id, i.prospect_id, fieldOf(i), grantId, { delivered: false, known: false });
+					settleItems(this.parts.versions, live, grantId, { delivered: false, known: false });
 					this.parts.items.decide(live, "patch", "Outreach's answer to an import could not be read");
 					return "sent";
 				}
@@ -275,7 +281,7 @@ export class BulkImports {
 				return Date.now() + 1_000;
 			case "transient":
 				// The request may or may not have started an import: its fields stay locked until the lease ends.
-				for (const i of live) this.parts.versions.settle(i.destination_id, i.prospect_id, fieldOf(i), grantId, { delivered: false, known: false });
+				settleItems(this.parts.versions, live, grantId, { delivered: false, known: false });
 				this.parts.items.backToWaiting(live, live[0]!.part);
 				return leaseUntil;
 		}
@@ -358,7 +364,7 @@ export class BulkImports {
 	private finish(row: ImportRow, imp: OutreachImport): number | null {
 		const items = this.parts.items.running("import", row.id);
 		const settle = (its: ItemRow[], delivered: boolean) => {
-			for (const i of its) this.parts.versions.settle(i.destination_id, i.prospect_id, fieldOf(i), row.grant_id, { delivered, known: true });
+			settleItems(this.parts.versions, its, row.grant_id, { delivered, known: true });
 		};
 		this.sql.exec(`DELETE FROM imports_running WHERE id = ?`, row.id);
 		this.storage.kv.put("imports.progressAt", Date.now());
@@ -401,7 +407,7 @@ export class BulkImports {
 	/** Gives up an import that made no progress for a lease: its records go by PATCH, the destination too for a while. */
 	private abandon(row: ImportRow, why: string): null {
 		const items = this.parts.items.running("import", row.id);
-		for (const i of items) this.parts.versions.settle(i.destination_id, i.prospect_id, fieldOf(i), row.grant_id, { delivered: false, known: true });
+		settleItems(this.parts.versions, items, row.grant_id, { delivered: false, known: true });
 		this.parts.items.decide(items, "patch", `the import was given up: ${why}`);
 		const destinations = new Set(items.map((i) => i.destination_id));
 		this.parts.items.fallBack("import", destinations, `An Outreach import made no progress (${why}); records go by PATCH`, Date.now() + REFUSED_FALLBACK_MS);

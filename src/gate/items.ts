@@ -3,6 +3,7 @@ import { log } from "../platform/log";
 import type { Update, Version } from "../updates/update";
 import type { BulkFallback } from "./path";
 import type { TokenCustody } from "./tokens";
+import type { FieldVersions } from "./versions";
 
 /**
  * The writes an Outreach user's gate took to deliver in bulk (`bulk_items`), one row per (update, field), from
@@ -41,6 +42,11 @@ export type ItemRow = {
 
 export const versionOf = (r: Pick<ItemRow, "r" | "t" | "o" | "s">): Version => [r.r, r.t, r.o, r.s];
 export const fieldOf = (i: ItemRow) => ({ [i.field]: { v: versionOf(i), u: i.update_id } });
+
+/** Settles the versions of writes sent under one grant: one statement per table, whatever their number. */
+export function settleItems(versions: FieldVersions, items: ItemRow[], grantId: number, outcome: { delivered: boolean; known: boolean }): void {
+	versions.settleMany(items.map((i) => ({ destinationId: i.destination_id, prospectId: i.prospect_id, fields: fieldOf(i), grantId, outcome })));
+}
 
 /** Why held items are held: a pause, or a connection that needs a reconnect. */
 const PAUSED = "paused";
