@@ -4,11 +4,13 @@ import { crashPoint } from "../platform/crashpoints";
 import { capMessage } from "../platform/echo";
 import type { DestinationRecord } from "../destinations/records";
 import { gateStub } from "../gate/gate";
+import { bulkPath } from "../gate/path";
 import { log } from "../platform/log";
 import type { Mapping, StoredMapping } from "../destinations/mapping";
 import { aepMapping, fieldsFrom, SourceData, type FieldValue, type SegmentRef, type Update } from "../updates/update";
 import { hourOf, HOUR, Tally, zeroCounts, type CountName, type Counts } from "./counts";
 import { Outbox, sendAtFor } from "./outbox";
+import { releasePlan, type ReleaseView } from "./release";
 import { DestinationAuthority } from "./record";
 import { Requests, type IngestAnswer } from "./requests";
 import type { BatchReport, HoldReason, OutcomeReport, UpdateState } from "./report";
@@ -22,7 +24,7 @@ export type { BatchReport, HoldReason, OutcomeReport, UpdateState };
  * - The outbox of the queue (./outbox): the receipt of an ingest request is the commit point, and every
  *   hand-over to the queue — at ingest, re-sends, replays, releases — starts here.
  * - Held updates (paused, waiting for a reconnect, or deferred beyond the queue's 12 hours) wait here at no
- *   recurring cost, and are released, paced, on resume or reconnect.
+ *   recurring cost, and are released on resume or reconnect at the pace of the path and the free budget (./release).
  * - Counters per segment and per hour (./counts), failures, recent errors, alert state, AEP's retries (./requests).
  * Written once per ingest request and once per consumer batch, never per profile.
  */
@@ -101,8 +103,6 @@ const TERMINAL: ReadonlySet<string> = new Set(["delivered", "superseded"]);
 const RECONNECT_RECHECK_MS = 5 * 60_000;
 /** When a consumer held an update on a stale view of the destination, it comes back after this long. */
 const STALE_VIEW_RETRY_SECONDS = 5;
-/** Releases after a resume or reconnect: a share of the Outreach user's window every quarter window. */
-const RELEASE_TICKS_PER_WINDOW = 4;
 
 type Row = {
 	id: string;
@@ -530,31 +530,58 @@ export class Ledger extends DurableObject<Env> {
 	// ─── holds ───
 
 	/**
-	 * Releases the updates held for `reason`, paced: a share of the Outreach user's window becomes due every
-	 * quarter window, oldest first, so a resumed back-fill flows at the budget's pace instead of flooding the queue.
+	 * Releases the updates held for `reason`, oldest first, at the pace `releasePlan` (./release) sets from what
+	 * the Outreach user's gate says is free, and hands those due now to the queue before answering.
 	 */
 	private async release(reason: HoldReason): Promise<void> {
+		if (this.sql.exec(`SELECT 1 FROM updates WHERE hold = ? AND state = 'pending' LIMIT 1`, reason).toArray().length === 0) return;
+		const view = await this.releaseView();
 		const now = Date.now();
+		// Set before anything is written: if this call dies after releasing, the alarm hands the updates over.
+		await this.wakeAt(now + this.outboxLeaseMs);
 		const cfg = config(this.env);
-		const chunk = Math.max(100, Math.ceil(cfg.OUTREACH_RATE_LIMIT / RELEASE_TICKS_PER_WINDOW));
-		const tickMs = Math.max(1_000, Math.round((cfg.OUTREACH_RATE_WINDOW_SECONDS * 1000) / RELEASE_TICKS_PER_WINDOW));
-		// Counted first: rowsWritten also counts index entries, so it is not the number of rows.
-		const released = this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM updates WHERE hold = ? AND state = 'pending'`, reason).one().n;
-		if (released === 0) return;
+		// Counted first, with nothing awaited before the update: rowsWritten also counts index entries.
+		const held = this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM updates WHERE hold = ? AND state = 'pending'`, reason).one().n;
+		const plan = releasePlan(held, now, view, { limit: cfg.OUTREACH_RATE_LIMIT, windowMs: cfg.OUTREACH_RATE_WINDOW_SECONDS * 1000 });
+		// CAST: a bound JS number may arrive as a REAL, and a real division spreads the steps into an even trickle.
 		this.sql.exec(
-			`UPDATE updates SET hold = NULL, send_at = ? + ((r.n - 1) / ?) * ?, due_at = NULL
+			`UPDATE updates SET hold = NULL, due_at = NULL,
+			 send_at = CASE WHEN r.n <= ? THEN ? ELSE ? + CAST((r.n - 1 - ?) / ? AS INTEGER) * ? END
 			 FROM (SELECT id AS rid, ROW_NUMBER() OVER (ORDER BY received_at, id) AS n FROM updates WHERE hold = ? AND state = 'pending') AS r
 			 WHERE updates.id = r.rid`,
+			plan.atOnce,
 			now,
-			chunk,
-			tickMs,
+			plan.from,
+			plan.atOnce,
+			plan.perStep,
+			plan.stepMs,
 			reason,
 		);
 		const tally = new Tally();
-		tally.add("held", -released, hourOf(now), []);
+		tally.add("held", -held, hourOf(now), []);
 		tally.write(this.sql);
-		log("info", "held_released", { destinationId: this.destinationId(), reason, updates: released });
-		await this.wakeAt(now);
+		const destinationId = this.destinationId();
+		log("info", "held_released", { destinationId, reason, updates: held, now: plan.atOnce, pace: plan.pace });
+		const next = destinationId ? await this.outbox.send(destinationId, now) : null;
+		if (next !== null) await this.wakeAt(next);
+	}
+
+	/** What the destination's gate says for a release: its budget, and whether the destination's writes go in bulk. Null when it cannot say. */
+	private async releaseView(): Promise<ReleaseView | null> {
+		const record = this.authority.current();
+		if (!record?.gate) return null;
+		const gate = gateStub(this.env, record.gate);
+		try {
+			const [budget, connection, bulk] = await Promise.all([
+				gate.budgetStatus(),
+				record.bulkApi ? gate.connection(record.id) : null,
+				record.bulkApi ? gate.bulkStatus(record.id) : null,
+			]);
+			return { budget, bulk: bulkPath(record, connection, bulk?.fallback ?? null).path === "bulk" };
+		} catch (err) {
+			log("warn", "release_budget_unknown", { destinationId: record.id, error: err instanceof Error ? err.name : "Error" });
+			return null;
+		}
 	}
 
 	/** Held-for-reconnect work asks the gate now and then whether the connection works again (a missed release). */
