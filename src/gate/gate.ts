@@ -364,8 +364,11 @@ export class Gate extends DurableObject<Env> {
 		return { taken, paused: false, path };
 	}
 
-	/** Which way the destination's updates go now and why, and what of them is waiting or running in bulk. */
-	bulkStatus(destinationId: string): { delivery: DeliveryPath; waiting: number; running: number } {
+	/**
+	 * Which way the destination's updates go now and why, whether a bulk path may be used at all, and what of
+	 * them is waiting or running in bulk.
+	 */
+	bulkStatus(destinationId: string): { delivery: DeliveryPath; usable: boolean; waiting: number; running: number } {
 		const now = Date.now();
 		const fallback = { modify: this.items.fallback("modify", destinationId, now), imports: this.items.fallback("import", destinationId, now) };
 		const ways = bulkWays({ bulkApi: true }, this.tokens.connection(destinationId), fallback);
@@ -375,7 +378,7 @@ export class Gate extends DurableObject<Env> {
 		const current = last && (status.waiting + status.running > 0 || now - last.at < config(this.env).OUTREACH_RATE_WINDOW_SECONDS * 1000);
 		const delivery =
 			(ways.modify || ways.imports) && current ? { path: last.path, reason: ways.reason ? `${last.reason} ${ways.reason}` : last.reason } : bulkPath({ bulkApi: true }, this.tokens.connection(destinationId), fallback);
-		return { delivery, ...status };
+		return { delivery, usable: ways.modify || ways.imports, ...status };
 	}
 
 	/** A destination was paused: its bulk writes not yet sent go back to its ledger, held; nothing more is taken. */

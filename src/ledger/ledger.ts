@@ -4,7 +4,6 @@ import { crashPoint } from "../platform/crashpoints";
 import { capMessage } from "../platform/echo";
 import type { DestinationRecord } from "../destinations/records";
 import { gateStub } from "../gate/gate";
-import { bulkPath } from "../gate/path";
 import { log } from "../platform/log";
 import type { Mapping, StoredMapping } from "../destinations/mapping";
 import { aepMapping, fieldsFrom, SourceData, type FieldValue, type SegmentRef, type Update } from "../updates/update";
@@ -572,12 +571,9 @@ export class Ledger extends DurableObject<Env> {
 		if (!record?.gate) return null;
 		const gate = gateStub(this.env, record.gate);
 		try {
-			const [budget, connection, bulk] = await Promise.all([
-				gate.budgetStatus(),
-				record.bulkApi ? gate.connection(record.id) : null,
-				record.bulkApi ? gate.bulkStatus(record.id) : null,
-			]);
-			return { budget, bulk: bulkPath(record, connection, bulk?.fallback ?? null).path === "bulk" };
+			const [budget, bulk] = await Promise.all([gate.budgetStatus(), record.bulkApi ? gate.bulkStatus(record.id) : null]);
+			// A destination that may use a bulk path has its release offered whole: the gate then picks PATCH or bulk by its size.
+			return { budget, bulk: bulk?.usable ?? false };
 		} catch (err) {
 			log("warn", "release_budget_unknown", { destinationId: record.id, error: err instanceof Error ? err.name : "Error" });
 			return null;
