@@ -3,28 +3,33 @@
  * (`wrangler dev`, state in a temporary folder) at a compressed clock, generates a realistic AEP load from the
  * seed, and runs it through each strategy one after another, each against a freshly reset local Outreach
  * holding the prospects' initial state: `ours` (the Worker), then the peers `aepNative` and `isolateLimiter`
- * (Node clients in scripts/bench/peers.ts); `lowerBound` is computed. Every figure comes from ground truth
- * (the local Outreach's final state, request log and write log). Progress goes to stderr; stdout gets the
+ * (Node clients in scripts/bench/peers.ts); `lowerBound` is computed. The bulk back-fills (`backfill-bulk`,
+ * `backfill-bulk-mixed`) run ours alone with bulk on; `--bulk` runs the stream's ours with bulk on (the peers
+ * as ever). What each scenario runs is scripts/bench/scenarios.ts. Every figure comes from ground truth (the
+ * local Outreach's final state, request log, write log and stats). Progress goes to stderr; stdout gets the
  * table and then one JSON object as its last line.
  *
- *   npm run bench -- [--scenario backfill|stream|backfill-bulk] [--profiles N] [--seed 42]
- *                    [--limit 200] [--window 10] [--concurrency 4] [--prospects N] [--stream-windows 15]
- *                    [--skip-peers] [--stack-log FILE] [--port 8797] [--outreach-port 8798]
+ *   npm run bench -- [--scenario backfill|stream|backfill-bulk|backfill-bulk-mixed] [--bulk] [--profiles N]
+ *                    [--seed 42] [--limit 200] [--window 10] [--concurrency 4] [--prospects N]
+ *                    [--stream-windows 15] [--skip-peers] [--stack-log FILE] [--port 8797] [--outreach-port 8798]
  *   npm run bench -- --report FILE    (redraws the table from a saved run's output)
  */
 import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { collectTruth, figuresOf, type Details, type Figures, type Observed } from "./bench/figures.ts";
 import { outreachControl } from "./bench/http.ts";
-import { backfillLoad, lowerBound, streamLoad, type BenchLoad, type Scenario } from "./bench/loads.ts";
+import { BACKFILLS, backfillLoad, lowerBound, streamLoad, type BenchLoad } from "./bench/loads.ts";
 import { runOurs } from "./bench/ours.ts";
 import { runAepNative, runIsolateLimiter, type PeerContext } from "./bench/peers.ts";
+import { compressedRates, planOf } from "./bench/scenarios.ts";
 import { renderTable, resultIn, type BenchResult } from "./bench/table.ts";
 import { generateDevVars, scratchStack } from "./stack.ts";
 
 const { values: flags } = parseArgs({
 	options: {
 		scenario: { type: "string", default: "backfill" },
+		// The stream with ours' bulk path on (the peers as ever).
+		bulk: { type: "boolean", default: false },
 		profiles: { type: "string" },
 		prospects: { type: "string" },
 		"stream-windows": { type: "string", default: "15" },
@@ -61,27 +66,27 @@ function whole(name: string, fallback?: number): number {
 	return n;
 }
 
-const scenario = flags.scenario as Scenario;
-if (!["backfill", "stream", "backfill-bulk"].includes(scenario)) {
-	console.error("--scenario must be backfill, stream or backfill-bulk");
-	process.exit(2);
-}
 const limit = whole("limit");
 const windowSeconds = whole("window");
+const planned = planOf(flags.scenario, { bulk: flags.bulk, limit, streamWindows: whole("stream-windows") });
+if ("error" in planned) {
+	console.error(planned.error);
+	process.exit(2);
+}
+const plan = planned;
+const scenario = plan.scenario;
 const cfg = {
 	limit,
 	windowSeconds,
-	// backfill: members of the activated segments (≥ 20 windows of backlog at the defaults); stream: profiles
-	// over the stream (80 % of the limit per window); backfill-bulk: members, each in all three segments.
-	profiles: whole("profiles", scenario === "backfill" ? 4200 : scenario === "stream" ? Math.round(0.8 * limit * whole("stream-windows")) : 20_000),
+	// backfill, backfill-bulk and backfill-bulk-mixed: members of the activated segments; stream: profiles over the stream.
+	profiles: whole("profiles", plan.defaultProfiles),
 	seed: whole("seed"),
 	concurrency: whole("concurrency"),
 	workerPort: whole("port"),
 	outreachPort: whole("outreach-port"),
 };
 const PER_REQUEST = 10; // AEP aggregates at most 10 profiles per request
-// The bulk API's apply rate keeps its items per call-slot of the real limit (200 items/s at 10,000 calls/h).
-const bulkItemsPerSecond = Math.round((200 * (limit / windowSeconds)) / (10_000 / 3600));
+const { bulkItemsPerSecond, importRecordsPerSecond } = compressedRates(limit, windowSeconds);
 // AEP retries a failed request 15 s and 30 s later; the clock is compressed by windowSeconds ÷ 3600.
 const aepRetryDelaysMs = [15_000, 30_000].map((ms) => (ms * windowSeconds) / 3600);
 
@@ -94,7 +99,7 @@ function generate(): BenchLoad {
 		const windows = whole("stream-windows");
 		return streamLoad({ pool: whole("prospects", 3000), seed: cfg.seed, limit, windowMs, windows, share: cfg.profiles / (limit * windows) });
 	}
-	return backfillLoad({ members: cfg.profiles, seed: cfg.seed, hourMs: windowMs, attributes: scenario === "backfill", allSegments: scenario === "backfill-bulk" });
+	return backfillLoad({ members: cfg.profiles, seed: cfg.seed, hourMs: windowMs, scenario, ...BACKFILLS[scenario] });
 }
 
 const scratch = await scratchStack({ name: "bench", workerPort: cfg.workerPort, stackLog: flags["stack-log"], log });
@@ -113,10 +118,14 @@ const config: Record<string, unknown> = { limit, windowSeconds, profiles: cfg.pr
 let exitCode = 0;
 try {
 	const load = generate();
-	Object.assign(config, { load: load.shape, aepRetrySeconds: aepRetryDelaysMs.map((ms) => ms / 1000) }, scenario === "backfill-bulk" ? { bulkItemsPerSecond } : {});
+	Object.assign(
+		config,
+		{ load: load.shape, aepRetrySeconds: aepRetryDelaysMs.map((ms) => ms / 1000) },
+		plan.bulkApi ? { bulkApi: true, bulkItemsPerSecond, importRecordsPerSecond } : {},
+	);
 	const bound = lowerBound(load, limit, windowSeconds);
 	log(
-		`${scenario}: ${load.shape.profiles} profiles in ${load.requests.length} requests over ${load.initial.size} prospects (seed ${cfg.seed}); ` +
+		`${scenario}${scenario === "stream" && plan.bulkApi ? " --bulk" : ""}: ${load.shape.profiles} profiles in ${load.requests.length} requests over ${load.initial.size} prospects (seed ${cfg.seed}); ` +
 			`limit ${limit} calls per ${windowSeconds} s; lowerBound ${bound.calls} calls = ${bound.windows} windows = ${bound.drainSeconds} s`,
 	);
 	if (scenario !== "stream" && bound.windows < 20) log(`note: backlogWindows ${bound.windows} < 20 — too small a load to show a strategy's drain (fine while developing)`);
@@ -127,39 +136,46 @@ try {
 	const stack = await scratch.start({
 		outreachPort: cfg.outreachPort,
 		vars,
-		outreachArgs: ["--rate-limit", String(limit), "--window-seconds", String(windowSeconds), "--bulk-items-per-second", String(bulkItemsPerSecond)],
+		outreachArgs: [
+			...["--rate-limit", String(limit), "--window-seconds", String(windowSeconds)],
+			...["--bulk-items-per-second", String(bulkItemsPerSecond), "--imports-records-per-second", String(importRecordsPerSecond)],
+		],
 	});
 	const outreach = outreachControl(stack.outreachUrl);
 	const resetBody = {
 		rateLimit: { limit, windowSeconds },
 		bulk: { itemsPerSecond: bulkItemsPerSecond },
+		imports: { recordsPerSecond: importRecordsPerSecond },
 		prospects: [...load.initial].map(([id, attributes]) => (Object.keys(attributes).length ? { id, attributes } : id)),
 	};
-	const lastPlanned = Math.max(...load.requests.map((r) => r.at)) / 1000;
+	const lastPlanned = load.requests.reduce((last, r) => Math.max(last, r.at), 0) / 1000;
 	// How long a strategy may drain before the benchmark stops waiting (each scenario must end within 15 min).
 	const budgetSeconds = Math.max(120, 2 * bound.drainSeconds + 6 * windowSeconds, lastPlanned + 6 * windowSeconds);
-	const drainBudgetMs = 1000 * (scenario === "backfill-bulk" ? Math.min(budgetSeconds, 600) : budgetSeconds);
-	const cfgFig = { limit, windowSeconds, bulkScenario: scenario === "backfill-bulk" };
+	const drainBudgetMs = 1000 * Math.min(budgetSeconds, plan.drainCapSeconds ?? Infinity);
 
 	const measured: Record<string, Figures | null> = {};
-	const measure = async (name: string, run: () => Promise<Observed>) => {
+	const measure = async (name: string, run: () => Promise<Observed>, bulkApi = false) => {
 		const began = Date.now();
 		const obs = await run();
-		const { figures, details } = figuresOf(load, bound, cfgFig, obs, await collectTruth(outreach, load));
+		const { figures, details } = figuresOf(load, bound, { limit, windowSeconds, bulkApi }, obs, await collectTruth(outreach, load));
 		explain(name, details);
 		log(`${name}: done in ${Math.round((Date.now() - began) / 1000)} s — drainSeconds ${figures.drainSeconds}, lost ${figures.lost}, status429 ${figures.status429}`);
 		measured[name] = figures;
 	};
 
-	await measure("ours", async () => {
-		const r = await runOurs(
-			{ workerUrl: stack!.workerUrl, adminToken: vars.ADMIN_TOKEN!, outreach, load, limit, windowSeconds, concurrency: cfg.concurrency, retryDelaysMs: aepRetryDelaysMs, resetBody, drainBudgetMs, log },
-			{ bulkApi: scenario === "backfill-bulk" },
-		);
-		log(`ours: activity totals ${JSON.stringify(r.totals)}${r.deliveryPath ? `, delivery path ${r.deliveryPath}` : ""}`);
-		return r;
-	});
-	if (scenario !== "backfill-bulk" && !flags["skip-peers"]) {
+	await measure(
+		"ours",
+		async () => {
+			const r = await runOurs(
+				{ workerUrl: stack!.workerUrl, adminToken: vars.ADMIN_TOKEN!, outreach, load, limit, windowSeconds, concurrency: cfg.concurrency, retryDelaysMs: aepRetryDelaysMs, resetBody, drainBudgetMs, log },
+				{ bulkApi: plan.bulkApi },
+			);
+			log(`ours: activity totals ${JSON.stringify(r.totals)}${r.deliveryPath ? `, delivery path ${r.deliveryPath}` : ""}`);
+			return r;
+		},
+		plan.bulkApi,
+	);
+	if (plan.peers && !flags["skip-peers"]) {
 		const peer: PeerContext = { outreachUrl: stack.outreachUrl, outreach, load, limit, windowSeconds, concurrency: cfg.concurrency, resetBody, drainBudgetMs, log };
 		await measure("aepNative", () => runAepNative(peer));
 		await measure("isolateLimiter", () => runIsolateLimiter(peer));
@@ -172,10 +188,10 @@ try {
 		backlogWindows: bound.windows,
 		lowerBound: bound,
 		ours: measured.ours ?? null,
-		...(scenario === "backfill-bulk" ? {} : { aepNative: measured.aepNative ?? null, isolateLimiter: measured.isolateLimiter ?? null }),
+		...(plan.peers ? { aepNative: measured.aepNative ?? null, isolateLimiter: measured.isolateLimiter ?? null } : {}),
 	};
 	const ours = result.ours!;
-	const bad = (["status429", "lost", "failed", "staleWrites", "unknownWrites", "unfilteredRequests"] as const).filter((k) => (ours[k] ?? 0) > 0);
+	const bad = (["status429", "lost", "failed", "staleWrites", "unknownWrites", "unfilteredRequests", "createdProspects"] as const).filter((k) => (ours[k] ?? 0) > 0);
 	if (bad.length || ours.timedOut) {
 		exitCode = 1;
 		log(`ours: ${[...bad.map((k) => `${k} ${ours[k]}`), ...(ours.timedOut ? ["did not drain within the benchmark's budget"] : [])].join(", ")} — exit status 1`);

@@ -89,12 +89,14 @@ const RETRIED = new Set([403, 408, 409, 429, 500, 502, 503, 504]);
 /**
  * Sends the load as AEP does: requests in order, `concurrency` at a time, none before its planned moment and
  * none before the requests it depends on were answered; a failed request is retried twice, `retryDelaysMs`
- * later, then dropped. `deliver` answers a request (its status and how many profiles were accepted).
+ * later, then dropped. `deliver` answers a request (its status and how many profiles were accepted). Once
+ * `stopped()` says so, no further request is sent (a run out of time must not spend minutes more posting):
+ * those have no entry in `sent`, so nothing expects their data.
  */
 export async function sendLoad(
 	requests: PlannedRequest[],
 	deps: number[][],
-	opts: { concurrency: number; retryDelaysMs: number[]; deliver: (r: PlannedRequest, index: number) => Promise<Delivery> },
+	opts: { concurrency: number; retryDelaysMs: number[]; deliver: (r: PlannedRequest, index: number) => Promise<Delivery>; stopped?: () => boolean },
 ): Promise<{ startedAt: number; sent: SentRequest[] }> {
 	const startedAt = Date.now();
 	const answered = requests.map(() => {
@@ -105,12 +107,17 @@ export async function sendLoad(
 	const sent: SentRequest[] = [];
 	let next = 0;
 	const worker = async () => {
-		while (next < requests.length) {
+		while (next < requests.length && !opts.stopped?.()) {
 			const index = next++;
 			const r = requests[index]!;
 			const wait = startedAt + r.at - Date.now();
 			if (wait > 0) await sleep(wait);
 			await Promise.all(deps[index]!.map((d) => answered[d]!.promise));
+			// A request already taken when the stop came: left unsent, but answered for those waiting on it.
+			if (opts.stopped?.()) {
+				answered[index]!.done();
+				continue;
+			}
 			const sentAt = Date.now();
 			let attempts = 0;
 			let answer: Delivery = { status: 0, accepted: 0 };

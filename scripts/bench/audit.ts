@@ -30,7 +30,11 @@ export type Version = {
 	arrivedAt: number;
 };
 
-/** One entry of `GET /__fake/writes`, in the order applied. */
+/**
+ * One entry of `GET /__fake/writes`, in the order applied. How it was applied (`via` a PATCH, a bulk batch or
+ * an import) never changes the verdict: a value is judged by the version it is, whatever carried it; `via`
+ * and its batch or import only travel along into the findings, to say where to look.
+ */
 export type AppliedWrite = {
 	at: number;
 	prospectId: number;
@@ -38,7 +42,11 @@ export type AppliedWrite = {
 	value: unknown;
 	via?: string;
 	batchId?: number;
+	importId?: number;
 };
+
+/** Where a finding's write came from. */
+type Origin = { via?: string; batchId?: number; importId?: number };
 
 /** A write of an older value than one already applied to the field. */
 export type StaleWrite = {
@@ -53,9 +61,7 @@ export type StaleWrite = {
 	/** The newest rank applied to the field before this write, and its value. */
 	newestApplied: Rank;
 	newestAppliedValue: unknown;
-	via?: string;
-	batchId?: number;
-};
+} & Origin;
 
 /** A write of a value that no version of that field had by then (a wrong value, or written before it arrived). */
 export type UnknownWrite = {
@@ -66,9 +72,7 @@ export type UnknownWrite = {
 	value: unknown;
 	/** True when some version carries the value but arrived only after the write. */
 	arrivedLater: boolean;
-	via?: string;
-	batchId?: number;
-};
+} & Origin;
 
 export type Audit = { stale: StaleWrite[]; unknown: UnknownWrite[] };
 
@@ -137,7 +141,16 @@ export function auditWrites(versions: Iterable<Version>, writes: readonly Applie
 	const unknown: UnknownWrite[] = [];
 	writes.forEach((w, index) => {
 		const key = versionKey(w.prospectId, w.field);
-		const where = { index, at: w.at, prospectId: w.prospectId, field: w.field, value: w.value, ...(w.via === undefined ? {} : { via: w.via }), ...(w.batchId === undefined ? {} : { batchId: w.batchId }) };
+		const where = {
+			index,
+			at: w.at,
+			prospectId: w.prospectId,
+			field: w.field,
+			value: w.value,
+			...(w.via === undefined ? {} : { via: w.via }),
+			...(w.batchId === undefined ? {} : { batchId: w.batchId }),
+			...(w.importId === undefined ? {} : { importId: w.importId }),
+		};
 		let match: Version | undefined;
 		let arrivedLater = false;
 		for (const v of known.get(key) ?? []) {

@@ -65,10 +65,17 @@ export type Figures = {
 	gateCallsPerPatch: number | null;
 	ledgerCallsPerUpdate: number | null;
 	queueMessagesPerUpdate: number | null;
+	/** With bulk on: bulk requests that named no prospect (`bulk.unfilteredRequests` of the local Outreach's stats). */
 	unfilteredRequests?: number;
-	/** backfill-bulk: the segment statuses the load carried (one per profile and segment), and calls of every kind per one. */
+	/** With bulk on: the segment statuses the load carried (one per profile and segment), and calls of every kind per one. */
 	membershipUpdates?: number;
 	callsPerMembershipUpdate?: number | null;
+	/** With bulk on: bulkUpsert requests and import polls, 429s included (the request log). */
+	importCalls?: number;
+	/** With bulk on: prospects an import created (`imports.created` of the stats; a destination must create none). */
+	createdProspects?: number;
+	/** With bulk on: every call to Outreach's API (PATCH, bulk, polls, imports, `users/me`) ÷ distinctProspects. */
+	callsPerProspect?: number | null;
 	timedOut?: true;
 };
 
@@ -78,11 +85,14 @@ export type Details = { stale: StaleWrite[]; unknown: UnknownWrite[]; wrong: { i
 const PATCH = /^\/api\/v2\/prospects\/\d+$/;
 const BULK = "/api/v2/batches/actions/prospectsBulkModify";
 const POLL = /^\/api\/v2\/(batches\/\d+(\/actions\/cancel)?|batchItems)$/;
+const IMPORT = "/api/v2/imports/actions/bulkUpsert";
+const IMPORT_POLL = /^\/api\/v2\/imports\/\d+$/;
 
 export function figuresOf(
 	load: BenchLoad,
 	lowerBound: { drainSeconds: number },
-	cfg: { limit: number; windowSeconds: number; bulkScenario: boolean },
+	/** `bulkApi`: the strategy ran with bulk on (ours in the bulk scenarios and `stream --bulk`). */
+	cfg: { limit: number; windowSeconds: number; bulkApi: boolean },
 	obs: Observed,
 	truth: Truth,
 ): { figures: Figures; details: Details } {
@@ -111,7 +121,7 @@ export function figuresOf(
 	}
 
 	const mine = truth.requests.filter((r) => r.userId === obs.userId);
-	const drainStart = Math.min(...sent.map((s) => s.sentAt));
+	const drainStart = sent.reduce((min, s) => Math.min(min, s.sentAt), Infinity);
 	const drainEnd = writes.length ? writes[writes.length - 1]!.at : drainStart;
 	const drainSeconds = Math.max(0, drainEnd - drainStart) / 1000;
 
@@ -162,7 +172,16 @@ export function figuresOf(
 		gateCallsPerPatch: obs.work ? per(obs.work.gateCalls, obs.work.patchCalls) : null,
 		ledgerCallsPerUpdate: obs.work ? per(obs.work.ledgerCalls, updates) : null,
 		queueMessagesPerUpdate: obs.work ? per(obs.work.queueMessagesSent, updates) : null,
-		...(cfg.bulkScenario ? { unfilteredRequests: truth.stats.bulk?.unfilteredRequests ?? 0, membershipUpdates, callsPerMembershipUpdate: per(calls, membershipUpdates, 4) } : {}),
+		...(cfg.bulkApi
+			? {
+					unfilteredRequests: truth.stats.bulk?.unfilteredRequests ?? 0,
+					membershipUpdates,
+					callsPerMembershipUpdate: per(calls, membershipUpdates, 4),
+					importCalls: mine.filter((r) => (r.method === "POST" && r.path === IMPORT) || (r.method === "GET" && IMPORT_POLL.test(r.path))).length,
+					createdProspects: truth.stats.imports?.created ?? 0,
+					callsPerProspect: per(calls, prospects.size, 4),
+				}
+			: {}),
 		...(obs.timedOut ? { timedOut: true as const } : {}),
 	};
 	return { figures, details: { stale: audit.stale, unknown: audit.unknown, wrong } };

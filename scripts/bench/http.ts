@@ -28,8 +28,10 @@ export type FakeStats = {
 	usage: { userId: number; windowStart: number; count: number }[];
 	requests: Record<string, Record<string, number>>;
 	bulk?: { requests: number; items: number; unfilteredRequests: number; quota429: number };
+	/** `created`: prospects an import created (a destination must send `overwriteNoCreate`: always 0). */
+	imports?: { requests: number; records: number; created: number; quota429: number };
 };
-export type FakeWrite = { at: number; prospectId: number; field: string; value: unknown; via: "patch" | "bulk"; batchId?: number };
+export type FakeWrite = { at: number; prospectId: number; field: string; value: unknown; via: "patch" | "bulk" | "import"; batchId?: number; importId?: number };
 
 /** The local Outreach's /__fake control routes. */
 export function outreachControl(outreachUrl: string) {

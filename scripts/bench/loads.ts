@@ -11,6 +11,8 @@
  *   statuses, at a share of the limit per window, for a number of windows.
  * - `backfill-bulk`: the back-fill with segments only (no attributes mapped), every profile in all three
  *   segments.
+ * - `backfill-bulk-mixed`: `backfill` itself (the seed's mapping, the same out-of-order and later changes), at the
+ *   size where a bulk path must carry both segments and attributes.
  *
  * A prospect's versions are never in one request, and `dependencies` (aep.ts) keeps a later version from being
  * sent before the request with the earlier one was answered: the arrival order of a prospect's versions is
@@ -20,7 +22,14 @@ import { dependencies, fieldsOf, versionsOf, type AepProfile, type BenchMapping,
 import { newestVersions } from "./audit.ts";
 import { prng } from "./profiles.ts";
 
-export type Scenario = "backfill" | "stream" | "backfill-bulk";
+export type Scenario = "backfill" | "stream" | "backfill-bulk" | "backfill-bulk-mixed";
+
+/** What each back-fill maps and who is in which segment (`backfillLoad`'s `attributes` and `allSegments`). */
+export const BACKFILLS = {
+	backfill: { attributes: true, allSegments: false },
+	"backfill-bulk": { attributes: false, allSegments: true },
+	"backfill-bulk-mixed": { attributes: true, allSegments: false },
+} as const satisfies Record<Exclude<Scenario, "stream">, { attributes: boolean; allSegments: boolean }>;
 
 export const BENCH_SEGMENTS = [
 	{ segmentId: "6a4c2b8e-3f1d-4e5a-9b7c-0d2e4f6a8b01", mappingId: 4, name: "Visited pricing" },
@@ -111,6 +120,8 @@ function pack(items: { snapshot: Snapshot; at: number }[], size: () => number): 
 }
 
 export type BackfillOptions = {
+	/** Which back-fill it is (for `BenchLoad.scenario`); by default `backfill` or `backfill-bulk` after `attributes`. */
+	scenario?: Exclude<Scenario, "stream">;
 	/** Members of the activated segments: one prospect each, ids 1…members. */
 	members: number;
 	seed: number;
@@ -189,7 +200,7 @@ export function backfillLoad(o: BackfillOptions): BenchLoad {
 	const initial = new Map<number, Record<string, unknown>>();
 	for (const id of [...ids].sort((a, b) => a - b)) initial.set(id, o.attributes ? { firstName: `Was-${id}`, lastName: `Before-${id}` } : {});
 	return {
-		scenario: o.attributes ? "backfill" : "backfill-bulk",
+		scenario: o.scenario ?? (o.attributes ? "backfill" : "backfill-bulk"),
 		mapping,
 		requests,
 		deps: dependencies(requests, mapping),

@@ -64,10 +64,13 @@ async function createDestination(admin: Admin, name: string, mapping: BenchMappi
 /**
  * Connects the destination as a person would: `POST …/connect`, Outreach's sign-in form, then our callback
  * (asked for JSON). A flow started through the API may need an admin's confirmation before it connects
- * (`confirmation_required` with `pendingOutreachUser`): then `POST …/connection/confirm`.
+ * (`confirmation_required` with `pendingOutreachUser`): then `POST …/connection/confirm`. Answers the scopes
+ * the product asked for — the local Outreach grants exactly those — so the log can say what its calls may do;
+ * which scopes a bulk path needs is the product's business, never the benchmark's.
  */
-export async function connect(admin: Admin, destinationId: string, user: { email: string; password: string }): Promise<void> {
+export async function connect(admin: Admin, destinationId: string, user: { email: string; password: string }): Promise<{ scopes: string[] }> {
 	const { authorizeUrl } = await admin<{ authorizeUrl: string }>("POST", `/api/destinations/${destinationId}/connect`);
+	const scopes = (new URL(authorizeUrl).searchParams.get("scope") ?? "").split(/\s+/).filter(Boolean);
 	const callback = await signInAtOutreach(authorizeUrl, user.email, user.password);
 	const res = await fetch(callback, { headers: { Accept: "application/json" }, redirect: "manual" });
 	const text = await res.text();
@@ -85,6 +88,7 @@ export async function connect(admin: Admin, destinationId: string, user: { email
 	} else if (!ok || !body.connected) throw new Error(`the OAuth callback answered ${res.status}: ${text.slice(0, 300)}`);
 	const now = await admin<{ status?: string }>("GET", `/api/destinations/${destinationId}`);
 	if (now.status !== "connected") throw new Error(`after the OAuth flow the destination is ${now.status}, not connected`);
+	return { scopes };
 }
 
 async function activity(admin: Admin, id: string): Promise<Activity> {
@@ -118,7 +122,9 @@ async function postIngest(workerUrl: string, d: Created, profiles: AepProfile[])
  * destination is deleted. Nothing of it is measured (the local Outreach is reset after it).
  */
 async function warmUp(ctx: RunContext, admin: Admin): Promise<void> {
-	const first = Math.max(...ctx.load.initial.keys()) + 1;
+	// A loop, not Math.max(...keys): a million prospects are more arguments than a call takes.
+	let first = 1;
+	for (const id of ctx.load.initial.keys()) first = Math.max(first, id + 1);
 	const profiles = ctx.load.requests
 		.flatMap((r) => r.profiles)
 		.slice(0, WARMUP_PROFILES)
@@ -146,20 +152,24 @@ export async function runOurs(ctx: RunContext, opts: { bulkApi: boolean }): Prom
 	await warmUp(ctx, admin);
 
 	await outreach.reset({ ...ctx.resetBody, users: [REP] });
-	await connect(admin, destination.id, REP);
+	const { scopes } = await connect(admin, destination.id, REP);
 	// The connect flow's calls (users/me) opened a window of Outreach's limit: let it end, so the drain's
 	// windows are the drain's alone.
 	const usage = (await outreach.stats()).usage.find((u) => u.userId === REP.id);
 	if (usage) await sleep(Math.max(0, usage.windowStart + ctx.windowSeconds * 1000 - Date.now() + 50));
-	log(`ours: destination ${destination.id} mapped and connected as ${REP.email}${opts.bulkApi ? " (bulkApi on)" : ""}`);
+	log(`ours: destination ${destination.id} mapped and connected as ${REP.email}${opts.bulkApi ? " (bulkApi on)" : ""}, scopes ${scopes.join(" ")}`);
+	if (opts.bulkApi && !["imports.write", "imports.all"].some((s) => scopes.includes(s)))
+		log("ours: note — the product asked for no imports scope, so the local Outreach refuses its imports (403); attributes can only go by PATCH");
 
 	const before = await admin<Metrics>("GET", "/api/metrics");
 	let accepted = 0;
 	let posted = 0;
 	let postingDone = false;
+	let timedOut = false;
 	const sending = sendLoad(load.requests, load.deps, {
 		concurrency: ctx.concurrency,
 		retryDelaysMs: ctx.retryDelaysMs,
+		stopped: () => timedOut,
 		deliver: async (r) => {
 			const answer = await postIngest(ctx.workerUrl, destination, r.profiles);
 			accepted += answer.accepted;
@@ -172,7 +182,6 @@ export async function runOurs(ctx: RunContext, opts: { bulkApi: boolean }): Prom
 	const landed = writeCounter(outreach);
 	let last: Activity | undefined;
 	let lastLine = 0;
-	let timedOut = false;
 	for (;;) {
 		last = await activity(admin, destination.id);
 		const t = last.totals;
@@ -198,6 +207,8 @@ export async function runOurs(ctx: RunContext, opts: { bulkApi: boolean }): Prom
 		await sleep(1000);
 	}
 	const { sent } = await sending;
+	const unsent = load.requests.length - sent.filter(Boolean).length;
+	if (unsent) log(`ours: ${unsent} of AEP's requests were never sent (out of time); their data is not expected`);
 	const after = await admin<Metrics>("GET", "/api/metrics");
 	const d = (k: keyof Metrics) => (after[k] ?? 0) - (before[k] ?? 0);
 	const refused = sent.filter((s: SentRequest) => s.dropped);

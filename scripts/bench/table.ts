@@ -57,12 +57,16 @@ export function renderTable(r: BenchResult): string {
 	if (columns.some((s) => r[s]?.unfilteredRequests !== undefined)) rows.push(["unfilteredRequests", (f) => f.unfilteredRequests]);
 	if (columns.some((s) => r[s]?.membershipUpdates !== undefined))
 		rows.push(["membershipUpdates", (f) => f.membershipUpdates], ["callsPerMembershipUpdate", (f) => f.callsPerMembershipUpdate]);
+	if (columns.some((s) => r[s]?.importCalls !== undefined))
+		rows.push(["importCalls", (f) => f.importCalls], ["createdProspects", (f) => f.createdProspects], ["callsPerProspect", (f) => f.callsPerProspect]);
 	if (columns.some((s) => r[s]?.timedOut)) rows.push(["timedOut", (f) => (f.timedOut ? "yes" : "no")]);
 	const header = ["", ...columns, "lowerBound"];
 	const body = rows.map(([label, value, bound]) => [label, ...columns.map((s) => fmt(value(r[s]!))), bound ? fmt(bound(r)) : ""]);
 	const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
 	const line = (cells: string[]) => `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(" | ")} |`;
-	const title = `${r.scenario}: ${fmt(r.config.limit)} calls per ${fmt(r.config.windowSeconds)} s window, backlogWindows ${r.backlogWindows} (lowerBound: ${r.lowerBound.calls} calls, ${r.lowerBound.windows} windows, ${r.lowerBound.drainSeconds} s)`;
+	// `stream --bulk` keeps the stream's name; its config says ours ran with bulk on.
+	const name = r.scenario === "stream" && r.config.bulkApi === true ? "stream --bulk" : r.scenario;
+	const title = `${name}: ${fmt(r.config.limit)} calls per ${fmt(r.config.windowSeconds)} s window, backlogWindows ${r.backlogWindows} (lowerBound: ${r.lowerBound.calls} calls, ${r.lowerBound.windows} windows, ${r.lowerBound.drainSeconds} s)`;
 	return [title, "", line(header), `|${widths.map((w, i) => (i === 0 ? "-".repeat(w + 2) : `${"-".repeat(w + 1)}:`)).join("|")}|`, ...body.map(line)].join("\n");
 }
 

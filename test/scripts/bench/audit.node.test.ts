@@ -135,6 +135,40 @@ describe("auditWrites", () => {
 		expect(staleWrites(versions, writes).map((s) => s.index)).toEqual([1, 2, 5]);
 	});
 
+	it("judges a write an import applied exactly as a PATCH's or a batch's, and says which import it was", () => {
+		// Segment and attribute versions of one prospect; the second exit and Bea are the newest.
+		const versions = [seg("realized", 100, 1000), seg("exited", 200, 2000), attr("Ann", 1000), attr("Bea", 2000)];
+		const sequence: [number, unknown, string][] = [
+			[2100, "exited", "custom4"],
+			[2100, "Bea", "firstName"],
+			[2200, "realized", "custom4"], // stale: an older status over the newer one
+			[2300, "Ann", "firstName"], // stale: an earlier arrival over a later one
+			[2400, "Cid", "firstName"], // unknown: no version had it
+		];
+		const carried = (via: (i: number) => Pick<AppliedWrite, "via" | "batchId" | "importId">) =>
+			auditWrites(
+				versions,
+				sequence.map(([at, value, field], i) => ({ ...write(at, value, field), ...via(i) })),
+			);
+		const byPatch = carried(() => ({ via: "patch" }));
+		const byImport = carried(() => ({ via: "import", importId: 9 }));
+		// Alternating carriers: an import's older value over a PATCH's newer one, and the other way round.
+		const mixed = carried((i) => (i % 2 ? { via: "import", importId: 3 } : i === 2 ? { via: "bulk", batchId: 4 } : { via: "patch" }));
+		const verdicts = (a: ReturnType<typeof auditWrites>) => ({ stale: a.stale.map((w) => [w.index, w.rank, w.newestApplied]), unknown: a.unknown.map((w) => w.index) });
+		expect(verdicts(byPatch)).toEqual({ stale: [[2, rankOfSegment({ qualifiedAt: 100, observedAt: 1000, position: 0 }), rankOfSegment({ qualifiedAt: 200, observedAt: 2000, position: 0 })], [3, rankOfAttribute({ observedAt: 1000, position: 0 }), rankOfAttribute({ observedAt: 2000, position: 0 })]], unknown: [4] });
+		expect(verdicts(byImport)).toEqual(verdicts(byPatch));
+		expect(verdicts(mixed)).toEqual(verdicts(byPatch));
+		expect(byImport.stale.map((w) => [w.via, w.importId])).toEqual([
+			["import", 9],
+			["import", 9],
+		]);
+		expect(byImport.unknown[0]).toMatchObject({ via: "import", importId: 9 });
+		expect(mixed.stale.map((w) => [w.via, w.batchId, w.importId])).toEqual([
+			["bulk", 4, undefined],
+			["import", undefined, 3],
+		]);
+	});
+
 	it("newestVersions gives the value each field must end with", () => {
 		const versions = [seg("exited", 300, 1000), seg("realized", 200, 2000), attr("Ann", 1000), attr("Bea", 2000)];
 		const newest = newestVersions(versions);

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { fieldsOf, sendLoad, versionsOf, type PlannedRequest } from "../../../scripts/bench/aep.ts";
+import { newestVersions } from "../../../scripts/bench/audit.ts";
 import { figuresOf, type Truth } from "../../../scripts/bench/figures.ts";
-import { backfillLoad, expectedState, lowerBound, streamLoad, type BenchLoad } from "../../../scripts/bench/loads.ts";
+import { BACKFILLS, backfillLoad, expectedState, lowerBound, streamLoad, type BenchLoad } from "../../../scripts/bench/loads.ts";
 import { outreachWindows } from "../../../scripts/bench/stats.ts";
 import { renderTable, resultIn } from "../../../scripts/bench/table.ts";
 
@@ -101,6 +102,34 @@ describe("the backfill load", () => {
 });
 
 describe("the other loads", () => {
+	it("backfill-bulk-mixed is the backfill at 100,000 members: the seed's mapping, out-of-order and later changes, a value per attribute version", () => {
+		const load = backfillLoad({ members: 100_000, seed: 42, hourMs: 10_000, scenario: "backfill-bulk-mixed", ...BACKFILLS["backfill-bulk-mixed"] });
+		expect(load.scenario).toBe("backfill-bulk-mixed");
+		expect(load.mapping.attributes).toEqual([
+			{ source: "person.name.firstName", target: "firstName" },
+			{ source: "person.name.lastName", target: "lastName" },
+		]);
+		expect(load.mapping.segments).toHaveLength(3);
+		expect(load.initial.size).toBe(100_000);
+		expect(load.shape).toMatchObject({ members: 100_000, outOfOrder: 3000, laterChanges: 5000, profiles: 108_000 });
+		// Every profile carries both names, and no two versions of a prospect's attribute share a value.
+		const seen = new Set<string>();
+		let versions = 0;
+		let withoutBoth = 0;
+		for (const r of load.requests)
+			for (const p of r.profiles) {
+				const { prospectId, fields } = fieldsOf(p, load.mapping);
+				const names = fields.filter((f) => f.kind === "attribute");
+				if (names.map((f) => f.field).join() !== "firstName,lastName") withoutBoth++;
+				for (const f of names) seen.add(`${prospectId}:${f.field}:${String(f.value)}`);
+				versions += names.length;
+			}
+		expect(withoutBoth).toBe(0);
+		expect(seen.size).toBe(versions);
+		// Every prospect's names change, so the PATCH-only bound is one call per prospect: 500 windows at 200.
+		expect(lowerBound(load, 200, 10)).toEqual({ calls: 100_000, windows: 500, drainSeconds: 4990 });
+	});
+
 	it("backfill-bulk maps segments only and puts every member in all three", () => {
 		const load = backfillLoad({ members: 20_000, seed: 42, hourMs: 10_000, attributes: false, allSegments: true });
 		expect(load.mapping.attributes).toEqual([]);
@@ -145,6 +174,21 @@ describe("AEP's sender", () => {
 		for (const [i, deps] of load.deps.entries()) for (const d of deps) expect(order.indexOf(d)).toBeLessThan(order.indexOf(i));
 	});
 
+	it("sends nothing more once stopped, and leaves no request waiting on one it skipped", async () => {
+		const load = backfill(300, 4);
+		let delivered = 0;
+		const { sent } = await sendLoad(
+			load.requests.map((r) => ({ ...r, at: 0 })),
+			load.deps,
+			{ concurrency: 4, retryDelaysMs: [], stopped: () => delivered >= 10, deliver: async (r) => (delivered++, { status: 202, accepted: r.profiles.length }) },
+		);
+		// At most the requests already taken when the stop came (one per sender) go out after it.
+		expect(delivered).toBeGreaterThanOrEqual(10);
+		expect(delivered).toBeLessThan(14);
+		expect(sent.filter(Boolean)).toHaveLength(delivered);
+		expect(sent.length).toBeLessThan(load.requests.length);
+	});
+
 	it("retries a failed request twice, then drops it", async () => {
 		const requests: PlannedRequest[] = [{ at: 0, profiles: [] }];
 		let calls = 0;
@@ -181,7 +225,7 @@ describe("the figures", () => {
 		};
 		// One prospect left with its initial name: lost.
 		truth.finals.get(3)!.firstName = "Was-3";
-		const { figures, details } = figuresOf(load, { drainSeconds: 10 }, { limit: 3, windowSeconds: 1, bulkScenario: false }, { userId: 1, sent, updates: 33, failed: 0, timedOut: false, ingest: true, work: null }, truth);
+		const { figures, details } = figuresOf(load, { drainSeconds: 10 }, { limit: 3, windowSeconds: 1, bulkApi: false }, { userId: 1, sent, updates: 33, failed: 0, timedOut: false, ingest: true, work: null }, truth);
 		expect(figures.patchCalls).toBe(patches.length + 1);
 		expect(figures.status429).toBe(1);
 		expect(figures.lost).toBe(1);
@@ -193,6 +237,67 @@ describe("the figures", () => {
 		expect(figures.drainSeconds).toBe(Math.round((writes[writes.length - 1]!.at - t0) / 100) / 10);
 		expect(figures.ingestP50Ms).toBe(5);
 		expect(figures.gateCallsPerPatch).toBeNull();
+		// Bulk off: none of the bulk path's figures.
+		expect(figures).not.toHaveProperty("importCalls");
+		expect(figures).not.toHaveProperty("unfilteredRequests");
+	});
+
+	it("with bulk on, count import calls from the request log, created prospects from the stats, and every call per prospect", () => {
+		const load = backfill(40, 6);
+		const t0 = 2_000_000;
+		const sent = load.requests.map((_, index) => ({ index, sentAt: t0 + index * 10, answeredAt: t0 + index * 10 + 5, status: 202, attempts: 1, accepted: 10, dropped: false }));
+		const versions = versionsOf(load.requests, sent, load.mapping);
+		const expected = expectedState(load);
+		// Each field's newest version once — attributes by import, statuses by bulk — and then one import
+		// re-applies a prospect's older first name (stale, whatever carried it).
+		const writes = [...newestVersions(versions).values()].map((v, i) => ({ at: t0 + 10_000 + i, prospectId: v.prospectId, field: v.field, value: v.value, ...(v.field.startsWith("custom") ? { via: "bulk" as const, batchId: 1 } : { via: "import" as const, importId: 1 + (i % 3) }) }));
+		const firstName = versions.filter((v) => v.field === "firstName");
+		const twice = firstName.find((v, i) => firstName.findIndex((w) => w.prospectId === v.prospectId) !== i)!;
+		const older = firstName.find((v) => v.prospectId === twice.prospectId)!;
+		writes.push({ at: t0 + 20_000, prospectId: older.prospectId, field: "firstName", value: older.value, via: "import", importId: 7 });
+		const user = (path: string, method: string, status = 200, userId: number | null = 1) => ({ at: t0 + 10_000, userId, method, path, status });
+		const truth: Truth = {
+			writes,
+			requests: [
+				user("/api/v2/users/me", "GET"),
+				user("/api/v2/batches/actions/prospectsBulkModify", "POST"),
+				user("/api/v2/batches/1", "GET"),
+				user("/api/v2/imports/actions/bulkUpsert", "POST"),
+				user("/api/v2/imports/actions/bulkUpsert", "POST", 429),
+				user("/api/v2/imports/1", "GET"),
+				user("/api/v2/imports/1", "GET"),
+				user(`/api/v2/prospects/${twice.prospectId}`, "PATCH"),
+				// Another user's import is not ours.
+				user("/api/v2/imports/actions/bulkUpsert", "POST", 200, 2),
+			],
+			stats: { status429: 1, usage: [], requests: {}, bulk: { requests: 1, items: 3, unfilteredRequests: 0, quota429: 0 }, imports: { requests: 2, records: 80, created: 2, quota429: 0 } },
+			finals: new Map([...expected].map(([id, a]) => [id, { ...a }])),
+		};
+		truth.finals.get(older.prospectId)!.firstName = older.value;
+		const { figures, details } = figuresOf(load, { drainSeconds: 10 }, { limit: 200, windowSeconds: 10, bulkApi: true }, { userId: 1, sent, updates: 44, failed: 0, timedOut: false, ingest: true, work: null }, truth);
+		expect(figures.importCalls).toBe(4);
+		expect(figures.createdProspects).toBe(2);
+		expect(figures.bulkCalls).toBe(1);
+		expect(figures.pollCalls).toBe(1);
+		expect(figures.patchCalls).toBe(1);
+		expect(figures.distinctProspects).toBe(40);
+		expect(figures.callsPerProspect).toBe(8 / 40);
+		expect(figures.unfilteredRequests).toBe(0);
+		expect(figures.staleWrites).toBe(1);
+		expect(figures.unknownWrites).toBe(0);
+		expect(details.stale[0]).toMatchObject({ prospectId: older.prospectId, field: "firstName", via: "import", importId: 7 });
+		expect(figures.lost).toBe(1);
+	});
+
+	it("show the bulk path's figures in the table, and name stream --bulk", () => {
+		const f = { profiles: 1, updates: 1, distinctProspects: 1, patchCalls: 1, bulkCalls: 0, pollCalls: 0, status429: 0, drainSeconds: 0, drainRatio: null, windowUse: { mean: null, min: null, windows: 1 }, lost: 0, failed: 0, staleWrites: 0, unknownWrites: 0, ingestP50Ms: 10, ingestP99Ms: 20, ingestOver2s: 0, e2eP50Ms: 5, e2eP99Ms: 9, gateCallsPerPatch: 0.5, ledgerCallsPerUpdate: 1, queueMessagesPerUpdate: 1 };
+		const bulk = { ...f, unfilteredRequests: 0, membershipUpdates: 3, callsPerMembershipUpdate: 0.3333, importCalls: 7, createdProspects: 0, callsPerProspect: 0.0123 };
+		const line = JSON.stringify({ scenario: "stream", config: { limit: 200, windowSeconds: 10, bulkApi: true }, backlogWindows: 1, lowerBound: { calls: 1, windows: 1, drainSeconds: 0 }, ours: bulk, aepNative: f, isolateLimiter: f });
+		const table = renderTable(resultIn(line)!);
+		expect(table).toMatch(/^stream --bulk: 200 calls per 10 s window/);
+		expect(table).toMatch(/\| importCalls\s+\|\s+7 \|\s+— \|\s+— \|/);
+		expect(table).toMatch(/\| createdProspects\s+\|\s+0 \|/);
+		expect(table).toMatch(/\| callsPerProspect\s+\|\s+0\.0123 \|/);
 	});
 
 	it("draw a table from the JSON line alone", () => {
