@@ -25,11 +25,16 @@ import { prng } from "./profiles.ts";
 export type Scenario = "backfill" | "stream" | "backfill-bulk" | "backfill-bulk-mixed";
 
 /** What each back-fill maps and who is in which segment (`backfillLoad`'s `attributes` and `allSegments`). */
+/**
+ * `requestSize`: profiles per AEP request. The HTTP API destination sends at most 10. A back-fill of
+ * `backfill-bulk-mixed`'s size is what the Destination SDK package (aep/) is for: its configurable aggregation
+ * sends 1,000 or more profiles a request; 100 stays well below that, in the profile shape the audit reads.
+ */
 export const BACKFILLS = {
-	backfill: { attributes: true, allSegments: false },
-	"backfill-bulk": { attributes: false, allSegments: true },
-	"backfill-bulk-mixed": { attributes: true, allSegments: false },
-} as const satisfies Record<Exclude<Scenario, "stream">, { attributes: boolean; allSegments: boolean }>;
+	backfill: { attributes: true, allSegments: false, requestSize: 10 },
+	"backfill-bulk": { attributes: false, allSegments: true, requestSize: 10 },
+	"backfill-bulk-mixed": { attributes: true, allSegments: false, requestSize: 100 },
+} as const satisfies Record<Exclude<Scenario, "stream">, { attributes: boolean; allSegments: boolean; requestSize: number }>;
 
 export const BENCH_SEGMENTS = [
 	{ segmentId: "6a4c2b8e-3f1d-4e5a-9b7c-0d2e4f6a8b01", mappingId: 4, name: "Visited pricing" },
@@ -133,6 +138,8 @@ export type BackfillOptions = {
 	allSegments: boolean;
 	outOfOrderShare?: number;
 	changeShare?: number;
+	/** Profiles per request (see BACKFILLS); 10, as the HTTP API destination sends, when not given. */
+	requestSize?: number;
 };
 
 export function backfillLoad(o: BackfillOptions): BenchLoad {
@@ -174,7 +181,8 @@ export function backfillLoad(o: BackfillOptions): BenchLoad {
 		while (l < late.length && late[l]!.after <= i) arrival.push(late[l++]!.snapshot);
 	});
 	while (l < late.length) arrival.push(late[l++]!.snapshot);
-	const backfillRequests = pack(arrival.map((snapshot) => ({ snapshot, at: 0 })), () => 10);
+	const size = o.requestSize ?? 10;
+	const backfillRequests = pack(arrival.map((snapshot) => ({ snapshot, at: 0 })), () => size);
 	backfillRequests.forEach((r, i) => (r.at = Math.floor((i * o.hourMs) / backfillRequests.length)));
 
 	// Later changes: a newer qualification of one segment (or a new membership) and new attribute values,
@@ -193,7 +201,7 @@ export function backfillLoad(o: BackfillOptions): BenchLoad {
 			memberships.set(segment, { status: was ? flip(was.status) : "realized", qualifiedAt: ACTIVATION + at + k });
 			changes.push({ snapshot: { id, memberships, ...(o.attributes ? { name: names(id) } : {}) }, at });
 		});
-	const changeRequests = pack(changes, () => 10);
+	const changeRequests = pack(changes, () => size);
 
 	const requests = [...backfillRequests, ...changeRequests];
 	const mapping = benchMapping(o.attributes);
