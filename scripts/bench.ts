@@ -85,7 +85,6 @@ const cfg = {
 	workerPort: whole("port"),
 	outreachPort: whole("outreach-port"),
 };
-const PER_REQUEST = 10; // AEP aggregates at most 10 profiles per request
 const { bulkItemsPerSecond, importRecordsPerSecond } = compressedRates(limit, windowSeconds);
 // AEP retries a failed request 15 s and 30 s later; the clock is compressed by windowSeconds ÷ 3600.
 const aepRetryDelaysMs = [15_000, 30_000].map((ms) => (ms * windowSeconds) / 3600);
@@ -114,7 +113,7 @@ function explain(name: string, d: Details): void {
 	show("prospect fields not in their expected state", d.wrong);
 }
 
-const config: Record<string, unknown> = { limit, windowSeconds, profiles: cfg.profiles, seed: cfg.seed, concurrency: cfg.concurrency, perRequest: PER_REQUEST };
+const config: Record<string, unknown> = { limit, windowSeconds, profiles: cfg.profiles, seed: cfg.seed, concurrency: cfg.concurrency, perRequest: scenario === "stream" ? 10 : BACKFILLS[scenario].requestSize };
 let exitCode = 0;
 try {
 	const load = generate();
