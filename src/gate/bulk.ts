@@ -1,14 +1,11 @@
-import { config } from "../platform/config";
 import { log } from "../platform/log";
 import { count } from "../platform/metrics";
 import { batchEnded, batchItems, bulkModify, cancelBatch, getBatch, type Batch, type BatchItem } from "../outreach/bulk";
 import { classifyBulk, fieldFailureReason } from "../outreach/outcome";
-import type { OutreachResponse } from "../outreach/api";
-import type { Budget } from "./budget";
 import { fieldOf, settleItems, type BulkItems, type ItemRow } from "./items";
 import { groupReady } from "./path";
-import type { TokenCustody } from "./tokens";
-import { lockKey, type FieldVersions } from "./versions";
+import { BulkSender, byDestination, type SenderParts } from "./sender";
+import { lockKey } from "./versions";
 
 /**
  * Segment statuses delivered through Outreach's bulk API, inside the gate (design: "Outreach's bulk API"). A
@@ -65,31 +62,13 @@ export function bulkChunks<T extends { prospect_id: number }>(items: T[], maxIds
 	return chunks;
 }
 
-export class BulkDelivery {
-	private readonly sql: SqlStorage;
-
-	constructor(
-		private readonly storage: DurableObjectStorage,
-		private readonly env: Env,
-		private readonly parts: { items: BulkItems; versions: FieldVersions; budget: () => Budget; tokens: TokenCustody },
-	) {
-		this.sql = storage.sql;
+export class BulkDelivery extends BulkSender {
+	constructor(storage: DurableObjectStorage, env: Env, parts: SenderParts) {
+		super(storage, env, parts);
 		this.sql.exec(`
 			CREATE TABLE IF NOT EXISTS bulk_batches (id INTEGER PRIMARY KEY, owner TEXT NOT NULL, grant_id INTEGER NOT NULL, started_at INTEGER NOT NULL,
 				lease_until INTEGER NOT NULL, next_poll_at INTEGER NOT NULL, last_pending INTEGER NOT NULL, last_polled_at INTEGER NOT NULL, total INTEGER NOT NULL);
 		`);
-	}
-
-	private get cfg() {
-		return config(this.env);
-	}
-
-	private get leaseMs(): number {
-		return this.cfg.GRANT_LEASE_SECONDS * 1000;
-	}
-
-	private get timeoutMs(): number {
-		return this.cfg.OUTREACH_TIMEOUT_SECONDS * 1000;
 	}
 
 	/** Ids per bulk request: OUTREACH_BULK_MAX_IDS, halved each time Outreach answered that a request was too large. */
@@ -97,17 +76,9 @@ export class BulkDelivery {
 		return (this.storage.kv.get("bulk.maxIds") as number | undefined) ?? this.cfg.OUTREACH_BULK_MAX_IDS;
 	}
 
-	/** Sends the groups that are ready and polls the running batches; answers when to come back (null: idle). */
-	async run(now: number): Promise<number | null> {
-		const nextSend = await this.send(now);
-		const nextPoll = await this.poll(Date.now());
-		const times = [nextSend, nextPoll].filter((t): t is number => t !== null);
-		return times.length ? Math.min(...times) : null;
-	}
-
 	// ─── sending ───
 
-	private async send(now: number): Promise<number | null> {
+	protected async send(now: number): Promise<number | null> {
 		const waiting = this.parts.items.waiting("modify", 100_000);
 		if (waiting.length === 0) return null;
 		const groups = new Map<string, ItemRow[]>();
@@ -177,21 +148,12 @@ export class BulkDelivery {
 	 * "too_large" (halved: send again), or a time to come back (budget, 429, transient trouble).
 	 */
 	private async sendChunk(chunk: ItemRow[], now: number): Promise<"sent" | "too_large" | number> {
-		const byDestination = new Map<string, ItemRow[]>();
-		for (const i of chunk) (byDestination.get(i.destination_id) ?? byDestination.set(i.destination_id, []).get(i.destination_id)!).push(i);
-		// The token of a destination of this user: any one of them speaks for the user.
-		let owner: string | null = null;
-		let token: string | null = null;
-		for (const [d, its] of byDestination) {
-			const access = await this.parts.tokens.accessToken(d);
-			if (access.ok) {
-				owner ??= d;
-				token ??= access.token;
-			} else if (access.status === "unavailable") return Date.now() + access.retryAfterMs;
-			else this.parts.items.decide(its, "hold", access.reason);
-		}
+		const groups = byDestination(chunk);
+		const access = await this.tokenFor(groups);
+		if (access && "retryAt" in access) return access.retryAt;
 		const live = chunk.filter((i) => i.state === "waiting" && !this.parts.items.isDecided(i.id));
-		if (!owner || !token || live.length === 0) return "sent";
+		if (!access || live.length === 0) return "sent";
+		const { owner, token } = access;
 		const [decision] = this.parts.budget().grant([undefined], Date.now());
 		if (!decision || !("grantId" in decision)) {
 			if (decision) this.parts.budget().release([decision.reservation]);
@@ -232,7 +194,7 @@ export class BulkDelivery {
 					batch.total,
 				);
 				this.parts.items.runningIn(live, batch.id);
-				log("info", "bulk_batch_started", { batchId: batch.id, field, ids: ids.length, destinations: byDestination.size });
+				log("info", "bulk_batch_started", { batchId: batch.id, field, ids: ids.length, destinations: groups.size });
 				return "sent";
 			}
 			case "too_large": {
@@ -245,13 +207,13 @@ export class BulkDelivery {
 			}
 			case "refused":
 				release(false);
-				this.parts.items.fallBack("modify", byDestination.keys(), `Outreach refused a bulk request (${outcome.reason}); segment statuses go by PATCH`, Date.now() + REFUSED_FALLBACK_MS);
+				this.parts.items.fallBack("modify", groups.keys(), `Outreach refused a bulk request (${outcome.reason}); segment statuses go by PATCH`, Date.now() + REFUSED_FALLBACK_MS);
 				this.parts.items.decide(live, "patch", outcome.reason);
 				return "sent";
 			case "quota": {
 				release(false);
 				// The bulk API's own quota, not the hourly limit: every bulk destination of this user goes by PATCH.
-				this.parts.items.fallBack("modify", new Set([...byDestination.keys(), ...this.parts.items.destinations()]), `Outreach's daily bulk quota is used up (${outcome.reason}); segment statuses go by PATCH`, outcome.until);
+				this.parts.items.fallBack("modify", new Set([...groups.keys(), ...this.parts.items.destinations()]), `Outreach's daily bulk quota is used up (${outcome.reason}); segment statuses go by PATCH`, outcome.until);
 				this.parts.items.decide(live, "patch", outcome.reason);
 				return "sent";
 			}
@@ -273,33 +235,14 @@ export class BulkDelivery {
 		}
 	}
 
-	/** A bulk call spent one grant of the budget: settle it when Outreach answered, and learn what it said. */
-	private spent(grantId: number, res: OutreachResponse): void {
-		const budget = this.parts.budget();
-		budget.settle([{ id: grantId, at: Date.now() }]);
-		if (res.rate.remaining !== undefined && res.rate.resetAt !== undefined && res.status !== 429) budget.observe(grantId, res.rate.remaining, res.rate.resetAt, Date.now());
-	}
-
-	/** A grant for one poll or page; a time to come back when there is none now. */
-	private oneCall(): { grantId: number } | { at: number } {
-		const budget = this.parts.budget();
-		const [d] = budget.grant([undefined], Date.now());
-		if (d && "grantId" in d) return { grantId: d.grantId };
-		if (d) budget.release([d.reservation]);
-		return { at: d?.at ?? Date.now() + 1_000 };
-	}
-
 	private firstPollMs(total: number): number {
 		// Outreach does not say how fast it applies a batch: a first look soon, then at the pace it shows.
 		return Math.max(1_000, Math.min(30_000, total * 2));
 	}
 
-
-
-
 	// ─── polling ───
 
-	private async poll(now: number): Promise<number | null> {
+	protected async poll(now: number): Promise<number | null> {
 		const batches = this.sql.exec<BatchRow>(`SELECT * FROM bulk_batches ORDER BY next_poll_at`).toArray();
 		let comeBack: number | null = null;
 		const soonest = (t: number) => (comeBack = comeBack === null ? t : Math.min(comeBack, t));

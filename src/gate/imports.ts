@@ -1,16 +1,13 @@
-import { config } from "../platform/config";
 import { log } from "../platform/log";
 import { count } from "../platform/metrics";
-import type { OutreachResponse } from "../outreach/api";
 import { bulkUpsert, getImport, importFinished, type ImportRecord, type OutreachImport } from "../outreach/imports";
 import { classifyBulk } from "../outreach/outcome";
 import { compareVersions } from "../updates/update";
-import type { Budget } from "./budget";
 import { REFUSED_FALLBACK_MS } from "./bulk";
 import { fieldOf, settleItems, versionOf, type BulkItems, type ItemRow } from "./items";
 import { groupReady } from "./path";
-import type { TokenCustody } from "./tokens";
-import { lockKey, type FieldVersions } from "./versions";
+import { BulkSender, byDestination, type SenderParts } from "./sender";
+import { lockKey } from "./versions";
 
 /**
  * Records delivered through Outreach's imports (`bulkUpsert`, reference/outreach-bulk.md §imports), inside the
@@ -49,31 +46,13 @@ const ASSUMED_RECORDS_PER_SECOND = 100;
 /** A part this small (or wholly failed) goes by PATCH rather than being split again. */
 const PATCH_PART_RECORDS = 4;
 
-export class BulkImports {
-	private readonly sql: SqlStorage;
-
-	constructor(
-		private readonly storage: DurableObjectStorage,
-		private readonly env: Env,
-		private readonly parts: { items: BulkItems; versions: FieldVersions; budget: () => Budget; tokens: TokenCustody },
-	) {
-		this.sql = storage.sql;
+export class BulkImports extends BulkSender {
+	constructor(storage: DurableObjectStorage, env: Env, parts: SenderParts) {
+		super(storage, env, parts);
 		this.sql.exec(`
 			CREATE TABLE IF NOT EXISTS imports_running (id INTEGER PRIMARY KEY, owner TEXT NOT NULL, grant_id INTEGER NOT NULL, started_at INTEGER NOT NULL,
 				lease_until INTEGER NOT NULL, next_poll_at INTEGER NOT NULL, seen TEXT NOT NULL, last_progress_at INTEGER NOT NULL, total INTEGER NOT NULL);
 		`);
-	}
-
-	private get cfg() {
-		return config(this.env);
-	}
-
-	private get leaseMs(): number {
-		return this.cfg.GRANT_LEASE_SECONDS * 1000;
-	}
-
-	private get timeoutMs(): number {
-		return this.cfg.OUTREACH_TIMEOUT_SECONDS * 1000;
 	}
 
 	/** Records per import: OUTREACH_IMPORT_MAX_RECORDS, halved each time Outreach answered that an import was too large. */
@@ -81,17 +60,9 @@ export class BulkImports {
 		return (this.storage.kv.get("imports.maxRecords") as number | undefined) ?? this.cfg.OUTREACH_IMPORT_MAX_RECORDS;
 	}
 
-	/** Sends the imports that are ready and polls the running ones; answers when to come back (null: idle). */
-	async run(now: number): Promise<number | null> {
-		const nextSend = await this.send(now);
-		const nextPoll = await this.poll(Date.now());
-		const times = [nextSend, nextPoll].filter((t): t is number => t !== null);
-		return times.length ? Math.min(...times) : null;
-	}
-
 	// ─── sending ───
 
-	private async send(now: number): Promise<number | null> {
+	protected async send(now: number): Promise<number | null> {
 		const waiting = this.parts.items.waiting("import", 200_000);
 		if (waiting.length === 0) return null;
 		let comeBack: number | null = null;
@@ -192,20 +163,12 @@ export class BulkImports {
 	 * "too_large" (halved: send again), or a time to come back (budget, 429, transient trouble).
 	 */
 	private async sendRecords(chunk: ItemRow[]): Promise<"sent" | "too_large" | number> {
-		const byDestination = new Map<string, ItemRow[]>();
-		for (const i of chunk) (byDestination.get(i.destination_id) ?? byDestination.set(i.destination_id, []).get(i.destination_id)!).push(i);
-		let owner: string | null = null;
-		let token: string | null = null;
-		for (const [d, its] of byDestination) {
-			const access = await this.parts.tokens.accessToken(d);
-			if (access.ok) {
-				owner ??= d;
-				token ??= access.token;
-			} else if (access.status === "unavailable") return Date.now() + access.retryAfterMs;
-			else this.parts.items.decide(its, "hold", access.reason);
-		}
+		const groups = byDestination(chunk);
+		const access = await this.tokenFor(groups);
+		if (access && "retryAt" in access) return access.retryAt;
 		const live = chunk.filter((i) => !this.parts.items.isDecided(i.id));
-		if (!owner || !token || live.length === 0) return "sent";
+		if (!access || live.length === 0) return "sent";
+		const { owner, token } = access;
 		const call = this.oneCall();
 		if ("at" in call) return call.at;
 		const grantId = call.grantId;
@@ -242,7 +205,7 @@ export class BulkImports {
 					records.length,
 				);
 				this.parts.items.runningIn(live, imp.id);
-				log("info", "import_started", { importId: imp.id, records: records.length, destinations: byDestination.size });
+				log("info", "import_started", { importId: imp.id, records: records.length, destinations: groups.size });
 				return "sent";
 			}
 			case "too_large": {
@@ -255,7 +218,7 @@ export class BulkImports {
 			}
 			case "refused":
 				release();
-				this.parts.items.fallBack("import", byDestination.keys(), `Outreach refused an import (${outcome.reason}); records go by PATCH`, Date.now() + REFUSED_FALLBACK_MS);
+				this.parts.items.fallBack("import", groups.keys(), `Outreach refused an import (${outcome.reason}); records go by PATCH`, Date.now() + REFUSED_FALLBACK_MS);
 				this.parts.items.decide(live, "patch", outcome.reason);
 				return "sent";
 			case "quota":
@@ -263,7 +226,7 @@ export class BulkImports {
 				// The imports' own quota, not the hourly limit: every import of this user goes by PATCH until it renews.
 				this.parts.items.fallBack(
 					"import",
-					new Set([...byDestination.keys(), ...this.parts.items.destinations()]),
+					new Set([...groups.keys(), ...this.parts.items.destinations()]),
 					`Outreach's daily import quota is used up (${outcome.reason}); records go by PATCH`,
 					outcome.until,
 				);
@@ -287,20 +250,6 @@ export class BulkImports {
 		}
 	}
 
-	private spent(grantId: number, res: OutreachResponse): void {
-		const budget = this.parts.budget();
-		budget.settle([{ id: grantId, at: Date.now() }]);
-		if (res.rate.remaining !== undefined && res.rate.resetAt !== undefined && res.status !== 429) budget.observe(grantId, res.rate.remaining, res.rate.resetAt, Date.now());
-	}
-
-	private oneCall(): { grantId: number } | { at: number } {
-		const budget = this.parts.budget();
-		const [d] = budget.grant([undefined], Date.now());
-		if (d && "grantId" in d) return { grantId: d.grantId };
-		if (d) budget.release([d.reservation]);
-		return { at: d?.at ?? Date.now() + 1_000 };
-	}
-
 	/** When an import of `records` should be done at the assumed pace (on the configured clock): a first look then. */
 	private firstPollMs(records: number): number {
 		const perSecond = ASSUMED_RECORDS_PER_SECOND * (3600 / this.cfg.OUTREACH_RATE_WINDOW_SECONDS);
@@ -309,7 +258,7 @@ export class BulkImports {
 
 	// ─── polling ───
 
-	private async poll(now: number): Promise<number | null> {
+	protected async poll(now: number): Promise<number | null> {
 		const rows = this.sql.exec<ImportRow>(`SELECT * FROM imports_running ORDER BY next_poll_at`).toArray();
 		let comeBack: number | null = null;
 		for (const row of rows) {

@@ -1,0 +1,86 @@
+import { config } from "../platform/config";
+import type { OutreachResponse } from "../outreach/api";
+import type { Budget } from "./budget";
+import type { BulkItems, ItemRow } from "./items";
+import type { TokenCustody } from "./tokens";
+import type { FieldVersions } from "./versions";
+
+export type SenderParts = { items: BulkItems; versions: FieldVersions; budget: () => Budget; tokens: TokenCustody };
+
+/**
+ * What the two bulk senders (the bulk API's batches, ./bulk.ts, and imports, ./imports.ts) share: the gate's
+ * parts, the budget's one call at a time for each request and poll, and the token a request goes with.
+ */
+export abstract class BulkSender {
+	protected readonly sql: SqlStorage;
+
+	constructor(
+		protected readonly storage: DurableObjectStorage,
+		protected readonly env: Env,
+		protected readonly parts: SenderParts,
+	) {
+		this.sql = storage.sql;
+	}
+
+	protected get cfg() {
+		return config(this.env);
+	}
+
+	protected get leaseMs(): number {
+		return this.cfg.GRANT_LEASE_SECONDS * 1000;
+	}
+
+	protected get timeoutMs(): number {
+		return this.cfg.OUTREACH_TIMEOUT_SECONDS * 1000;
+	}
+
+	protected abstract send(now: number): Promise<number | null>;
+	protected abstract poll(now: number): Promise<number | null>;
+
+	/** Sends what is ready and polls what runs; answers when to come back (null: idle). */
+	async run(now: number): Promise<number | null> {
+		const nextSend = await this.send(now);
+		const nextPoll = await this.poll(Date.now());
+		const times = [nextSend, nextPoll].filter((t): t is number => t !== null);
+		return times.length ? Math.min(...times) : null;
+	}
+
+	/**
+	 * The token a request for these writes goes with: any connected destination of this user speaks for the
+	 * user. Writes of destinations that need a reconnect are decided held; `retryAt` when the token endpoint is
+	 * unavailable now.
+	 */
+	protected async tokenFor(byDestination: Map<string, ItemRow[]>): Promise<{ owner: string; token: string } | { retryAt: number } | null> {
+		let found: { owner: string; token: string } | null = null;
+		for (const [d, its] of byDestination) {
+			const access = await this.parts.tokens.accessToken(d);
+			if (access.ok) found ??= { owner: d, token: access.token };
+			else if (access.status === "unavailable") return { retryAt: Date.now() + access.retryAfterMs };
+			else this.parts.items.decide(its, "hold", access.reason);
+		}
+		return found;
+	}
+
+	/** A grant for one request, poll or page; a time to come back when there is none now. */
+	protected oneCall(): { grantId: number } | { at: number } {
+		const budget = this.parts.budget();
+		const [d] = budget.grant([undefined], Date.now());
+		if (d && "grantId" in d) return { grantId: d.grantId };
+		if (d) budget.release([d.reservation]);
+		return { at: d?.at ?? Date.now() + 1_000 };
+	}
+
+	/** A call spent its grant: settle it when Outreach answered, and learn what it said of the window. */
+	protected spent(grantId: number, res: OutreachResponse): void {
+		const budget = this.parts.budget();
+		budget.settle([{ id: grantId, at: Date.now() }]);
+		if (res.rate.remaining !== undefined && res.rate.resetAt !== undefined && res.status !== 429) budget.observe(grantId, res.rate.remaining, res.rate.resetAt, Date.now());
+	}
+}
+
+/** Groups writes by destination. */
+export function byDestination(items: ItemRow[]): Map<string, ItemRow[]> {
+	const out = new Map<string, ItemRow[]>();
+	for (const i of items) (out.get(i.destination_id) ?? out.set(i.destination_id, []).get(i.destination_id)!).push(i);
+	return out;
+}
