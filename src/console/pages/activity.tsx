@@ -113,7 +113,7 @@ function Backlog({ activity, now }: { activity: Activity; now: number }) {
 			)}
 			{held > 0 && <p class="small warn-text">{num(held)} more are held while this destination is paused or waits for a reconnect; they are not counted here.</p>}
 			<p class="small" data-testid="delivery-path">
-				<span class={`badge ${activity.delivery.path === "bulk" ? "ok" : "neutral"}`}>{activity.delivery.path === "bulk" ? "Bulk API" : "PATCH"}</span>{" "}
+				<span class={`badge ${activity.delivery.path === "bulk" ? "ok" : "neutral"}`}>{activity.delivery.path === "bulk" ? "Bulk (imports and bulk API)" : "PATCH"}</span>{" "}
 				{activity.delivery.reason}
 			</p>
 		</section>

@@ -1,0 +1,74 @@
+import { describe, expect, it } from "vitest";
+import { bulkCarries, bulkWays, FILL_QUIET_MS, gatherMs, groupReady, pathForBacklog, type Backlog } from "../../src/gate/path";
+
+/** The rules for which way a destination's writes go (src/gate/path.ts), as pure functions. */
+
+const quiet: Backlog = { offered: 1, waiting: 0, reserved: 0, free: 10_000, arrivingPerWindow: 1, limit: 10_000 };
+const ALL = "prospects.read prospects.write batches.read batches.write imports.read imports.write";
+
+describe("the path follows the backlog of the Outreach user", () => {
+	it("a lone change in a quiet hour goes by PATCH", () => {
+		expect(pathForBacklog(quiet).path).toBe("patch");
+	});
+
+	it("PATCH while the waiting work drains within the window, bulk as soon as it does not", () => {
+		expect(pathForBacklog({ ...quiet, offered: 400, waiting: 300, reserved: 300, free: 1_000 }).path).toBe("patch");
+		expect(pathForBacklog({ ...quiet, offered: 400, waiting: 300, reserved: 301, free: 1_000 }).path).toBe("bulk");
+		// A window already spent: even one update waits a window by PATCH.
+		expect(pathForBacklog({ ...quiet, free: 0 }).path).toBe("bulk");
+	});
+
+	it("a steady stream above 90 % of the limit goes in bulk even while each offer is small", () => {
+		expect(pathForBacklog({ ...quiet, arrivingPerWindow: 9_000 }).path).toBe("patch");
+		expect(pathForBacklog({ ...quiet, arrivingPerWindow: 9_001 }).path).toBe("bulk");
+	});
+
+	it("says why, with the numbers it chose by", () => {
+		expect(pathForBacklog({ ...quiet, offered: 5000, free: 100 }).reason).toMatch(/5000 update\(s\) wait with 100 calls free.*cannot drain them within the window/);
+	});
+});
+
+describe("what a destination may use", () => {
+	it("imports for records with attributes, the bulk API for segment-only updates, each only with its scopes", () => {
+		const both = bulkWays({ bulkApi: true }, { status: "connected", scope: ALL });
+		expect(both).toMatchObject({ modify: true, imports: true, reason: "" });
+		expect(bulkCarries(both, true)).toBe("modify");
+		expect(bulkCarries(both, false)).toBe("import");
+		const noImports = bulkWays({ bulkApi: true }, { status: "connected", scope: "prospects.write batches.read batches.write" });
+		expect(noImports.reason).toMatch(/imports\.read and imports\.write.*reconnect/);
+		expect(bulkCarries(noImports, false)).toBeNull();
+		expect(bulkCarries(noImports, true)).toBe("modify");
+	});
+
+	it("a fallback turns its path off until it ends, and says so", () => {
+		const until = Date.UTC(2026, 11, 6, 12, 0);
+		const ways = bulkWays({ bulkApi: true }, { status: "connected", scope: ALL }, { modify: null, imports: { reason: "Outreach's daily import quota is used up", until } });
+		expect(ways).toMatchObject({ modify: true, imports: false });
+		expect(ways.reason).toMatch(/import quota is used up \(until 2026-12-06 12:00 UTC\)/);
+		expect(bulkCarries(ways, false)).toBeNull();
+	});
+
+	it("nothing in bulk with the switch off or without a connection", () => {
+		expect(bulkWays({ bulkApi: false }, { status: "connected", scope: ALL })).toMatchObject({ modify: false, imports: false });
+		expect(bulkWays({ bulkApi: true }, null)).toMatchObject({ modify: false, imports: false });
+	});
+});
+
+describe("a bulk group waits only while it is still filling", () => {
+	const now = 1_000_000;
+	it("goes at once when full", () => {
+		expect(groupReady({ size: 1000, max: 1000, oldestAt: now, newestAt: now }, now, 3600)).toBe(true);
+	});
+
+	it("goes once no write joined it for a moment", () => {
+		expect(groupReady({ size: 3, max: 1000, oldestAt: now - 100, newestAt: now - 100 }, now, 3600)).toBe(now - 100 + FILL_QUIET_MS);
+		expect(groupReady({ size: 3, max: 1000, oldestAt: now - FILL_QUIET_MS, newestAt: now - FILL_QUIET_MS }, now, 3600)).toBe(true);
+	});
+
+	it("never waits more than a minute's share of the window, and never a fixed share of it", () => {
+		expect(gatherMs(3600)).toBe(30_000);
+		expect(gatherMs(10)).toBe(1_500);
+		// Writes keep joining: it goes when the cap is reached, not a quarter window (15 minutes) later.
+		expect(groupReady({ size: 10, max: 1000, oldestAt: now - 30_000, newestAt: now }, now, 3600)).toBe(true);
+	});
+});
