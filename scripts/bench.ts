@@ -6,8 +6,10 @@
  * (Node clients in scripts/bench/peers.ts); `lowerBound` is computed. The bulk back-fills (`backfill-bulk`,
  * `backfill-bulk-mixed`) run ours alone with bulk on; `--bulk` runs the stream's ours with bulk on (the peers
  * as ever). What each scenario runs is scripts/bench/scenarios.ts. Every figure comes from ground truth (the
- * local Outreach's final state, request log, write log and stats). Progress goes to stderr; stdout gets the
- * table and then one JSON object as its last line.
+ * local Outreach's final state, request log, write log and stats). After ours drained, `ours.ledger` probes the
+ * ledger at scale (scripts/bench/ledger-probe.ts): ingest throughput, activity's and failures' answer times, and
+ * the ledger's and the gate's SQLite sizes and rows. Progress goes to stderr; stdout gets the table and then one
+ * JSON object as its last line.
  *
  *   npm run bench -- [--scenario backfill|stream|backfill-bulk|backfill-bulk-mixed] [--bulk] [--profiles N]
  *                    [--seed 42] [--limit 200] [--window 10] [--concurrency 4] [--prospects N]
@@ -19,6 +21,7 @@ import { parseArgs } from "node:util";
 import { collectTruth, figuresOf, type Details, type Figures, type Observed } from "./bench/figures.ts";
 import { outreachControl } from "./bench/http.ts";
 import { BACKFILLS, backfillLoad, lowerBound, streamLoad, type BenchLoad } from "./bench/loads.ts";
+import { describeProbe, probeLedger, type LedgerAtScale } from "./bench/ledger-probe.ts";
 import { runOurs } from "./bench/ours.ts";
 import { runAepNative, runIsolateLimiter, type PeerContext } from "./bench/peers.ts";
 import { compressedRates, planOf } from "./bench/scenarios.ts";
@@ -162,6 +165,7 @@ try {
 		measured[name] = figures;
 	};
 
+	let ledger: LedgerAtScale | null = null;
 	await measure(
 		"ours",
 		async () => {
@@ -170,10 +174,26 @@ try {
 				{ bulkApi: plan.bulkApi },
 			);
 			log(`ours: activity totals ${JSON.stringify(r.totals)}${r.deliveryPath ? `, delivery path ${r.deliveryPath}` : ""}`);
+			// Right after the drain, with the whole ledger in place and the Worker otherwise idle.
+			ledger = await probeLedger({
+				workerUrl: stack!.workerUrl,
+				adminToken: vars.ADMIN_TOKEN!,
+				destinationId: r.destinationId,
+				sent: r.sent,
+				plannedAt: (i) => load.requests[i]!.at,
+				sendStartedAt: r.sendStartedAt,
+				stateDir: scratch.stateDir,
+				log,
+			}).catch((err: unknown) => {
+				log(`ledger probe: failed — ${err instanceof Error ? err.message : String(err)}`);
+				return null;
+			});
+			if (ledger) log(`ours: ledger at scale — ${describeProbe(ledger)}`);
 			return r;
 		},
 		plan.bulkApi,
 	);
+	if (measured.ours) measured.ours.ledger = ledger;
 	if (plan.peers && !flags["skip-peers"]) {
 		const peer: PeerContext = { outreachUrl: stack.outreachUrl, outreach, load, limit, windowSeconds, concurrency: cfg.concurrency, resetBody, drainBudgetMs, log };
 		await measure("aepNative", () => runAepNative(peer));

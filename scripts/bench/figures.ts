@@ -4,6 +4,7 @@
  * (`/__fake/writes`) and its stats, plus what AEP saw of its requests and, for ours, the Worker's counters.
  */
 import { versionsOf, type SentRequest } from "./aep.ts";
+import type { LedgerAtScale } from "./ledger-probe.ts";
 import { auditWrites, newestVersions, type StaleWrite, type UnknownWrite } from "./audit.ts";
 import { pool, type FakeRequest, type FakeStats, type FakeWrite, type OutreachControl } from "./http.ts";
 import { fieldsSet, type BenchLoad } from "./loads.ts";
@@ -77,6 +78,8 @@ export type Figures = {
 	/** With bulk on: every call to Outreach's API (PATCH, bulk, polls, imports, `users/me`) ÷ distinctProspects. */
 	callsPerProspect?: number | null;
 	timedOut?: true;
+	/** Ours only: the ledger at scale after the drain (./ledger-probe.ts); null when the probe could not run. */
+	ledger?: LedgerAtScale | null;
 };
 
 /** What explains the figures, for the log (not the JSON): the first stale and unknown writes, the wrong prospects. */

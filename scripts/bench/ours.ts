@@ -141,7 +141,8 @@ async function warmUp(ctx: RunContext, admin: Admin): Promise<void> {
 	await admin("DELETE", `/api/destinations/${spare.id}`, undefined, 204);
 }
 
-export type OursResult = Observed & { totals: Totals; deliveryPath: string | null };
+/** `destinationId` and `sendStartedAt` (the zero of AEP's schedule) are for the ledger probe (./ledger-probe.ts). */
+export type OursResult = Observed & { totals: Totals; deliveryPath: string | null; destinationId: string; sendStartedAt: number };
 
 export async function runOurs(ctx: RunContext, opts: { bulkApi: boolean }): Promise<OursResult> {
 	const { log, load, outreach } = ctx;
@@ -206,7 +207,7 @@ export async function runOurs(ctx: RunContext, opts: { bulkApi: boolean }): Prom
 		}
 		await sleep(1000);
 	}
-	const { sent } = await sending;
+	const { sent, startedAt: sendStartedAt } = await sending;
 	const unsent = load.requests.length - sent.filter(Boolean).length;
 	if (unsent) log(`ours: ${unsent} of AEP's requests were never sent (out of time); their data is not expected`);
 	const after = await admin<Metrics>("GET", "/api/metrics");
@@ -224,5 +225,7 @@ export async function runOurs(ctx: RunContext, opts: { bulkApi: boolean }): Prom
 		work: { gateCalls: d("gateCalls"), ledgerCalls: d("ledgerCalls"), queueMessagesSent: d("queueMessagesSent"), patchCalls: d("patchCalls") },
 		totals: last.totals,
 		deliveryPath: last.delivery?.path ?? null,
+		destinationId: destination.id,
+		sendStartedAt,
 	};
 }

@@ -19,6 +19,7 @@ const STRATEGIES = ["ours", "aepNative", "isolateLimiter"] as const;
 
 type Row = [label: string, value: (f: Figures) => unknown, lowerBound?: (r: BenchResult) => unknown];
 
+const mb = (bytes: number | undefined) => (bytes === undefined ? undefined : Math.round(bytes / 104_857.6) / 10);
 const both = (a: unknown, b: unknown) => (a === null || a === undefined ? "—" : `${fmt(a)} / ${fmt(b)}`);
 
 const ROWS: Row[] = [
@@ -60,6 +61,14 @@ export function renderTable(r: BenchResult): string {
 	if (columns.some((s) => r[s]?.importCalls !== undefined))
 		rows.push(["importCalls", (f) => f.importCalls], ["createdProspects", (f) => f.createdProspects], ["callsPerProspect", (f) => f.callsPerProspect]);
 	if (columns.some((s) => r[s]?.timedOut)) rows.push(["timedOut", (f) => (f.timedOut ? "yes" : "no")]);
+	if (columns.some((s) => r[s]?.ledger))
+		rows.push(
+			["ingestProfilesPerSecond", (f) => f.ledger?.ingestProfilesPerSecond],
+			["activityMs median / max", (f) => both(f.ledger?.activityMs?.medianMs, f.ledger?.activityMs?.maxMs)],
+			["failuresMs median / max", (f) => both(f.ledger?.failuresMs?.medianMs, f.ledger?.failuresMs?.maxMs)],
+			["ledger updates rows", (f) => f.ledger?.ledger?.rows?.updates],
+			["ledger / gate MB", (f) => (f.ledger ? both(mb(f.ledger.ledger?.bytes), mb(f.ledger.gate?.bytes)) : undefined)],
+		);
 	const header = ["", ...columns, "lowerBound"];
 	const body = rows.map(([label, value, bound]) => [label, ...columns.map((s) => fmt(value(r[s]!))), bound ? fmt(bound(r)) : ""]);
 	const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));

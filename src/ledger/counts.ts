@@ -15,6 +15,11 @@ export function zeroCounts(): Counts {
 	return { received: 0, rejected: 0, skipped: 0, pending: 0, delivered: 0, failed: 0, superseded: 0, held: 0 };
 }
 
+/** Updates pending and not held back: the backlog the ledger adds to its Outreach user's, from the counts alone. */
+export function waitingOf(c: Counts): number {
+	return Math.max(0, c.pending - c.held);
+}
+
 export const HOUR = 3600_000;
 
 export const hourOf = (at: number) => Math.floor(at / HOUR) * HOUR;

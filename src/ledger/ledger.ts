@@ -7,7 +7,7 @@ import { gateStub } from "../gate/gate";
 import { log } from "../platform/log";
 import type { Mapping, StoredMapping } from "../destinations/mapping";
 import { aepMapping, fieldsFrom, SourceData, type FieldValue, type SegmentRef, type Update } from "../updates/update";
-import { hourOf, HOUR, Tally, zeroCounts, type CountName, type Counts } from "./counts";
+import { hourOf, HOUR, Tally, waitingOf, zeroCounts, type CountName, type Counts } from "./counts";
 import { Outbox, sendAtFor } from "./outbox";
 import { releasePlan, type ReleaseView } from "./release";
 import { DestinationAuthority } from "./record";
@@ -95,6 +95,12 @@ export type AlertConditionState = { active: boolean; since?: number; lastSentAt?
 
 const DAY = 24 * HOUR;
 const RECENT_ERRORS = 50;
+/**
+ * Aged rows deleted per alarm: a back-fill of a million rows ages out over many short alarms, a second apart,
+ * instead of one transaction that holds the ledger (and its ingest) for as long as a million deletes take.
+ */
+export const PRUNE_PAGE = 5_000;
+const PRUNE_PAUSE_MS = 1_000;
 /** Failures replayed per ledger call: "replay all" goes page by page. */
 export const REPLAY_PAGE = 500;
 const TERMINAL: ReadonlySet<string> = new Set(["delivered", "superseded"]);
@@ -147,7 +153,6 @@ export class Ledger extends DurableObject<Env> {
 				segments TEXT NOT NULL, source TEXT NOT NULL, failed_fields TEXT, reason TEXT,
 				attempts INTEGER NOT NULL DEFAULT 0, first_failed_at INTEGER);
 			CREATE INDEX IF NOT EXISTS updates_state ON updates (state, received_at);
-			CREATE INDEX IF NOT EXISTS updates_request ON updates (request_id);
 			CREATE TABLE IF NOT EXISTS counts (scope TEXT NOT NULL, key TEXT NOT NULL, name TEXT NOT NULL,
 				n INTEGER NOT NULL, PRIMARY KEY (scope, key, name));
 			CREATE TABLE IF NOT EXISTS segments (segment_id TEXT PRIMARY KEY, mapping_id INTEGER NOT NULL);
@@ -178,6 +183,15 @@ export class Ledger extends DurableObject<Env> {
 		this.sql.exec(`
 			CREATE INDEX IF NOT EXISTS updates_waiting ON updates (received_at) WHERE state = 'pending' AND hold IS NULL;
 			CREATE INDEX IF NOT EXISTS updates_outbox ON updates (send_at) WHERE send_at IS NOT NULL AND hold IS NULL AND state = 'pending';
+		`);
+		// Scale (issue 21): no request reads rows in proportion to the ledger. A prospect's trace and erasure find
+		// its rows by prospect_id (a full scan each, 3 per erased prospect, at a million rows); the failures list
+		// and "replay all" read the updates that ever failed, newest or oldest first, not every pending row. The
+		// request_id index served no query: at a million rows it was ~50 MB written for nothing.
+		this.sql.exec(`
+			DROP INDEX IF EXISTS updates_request;
+			CREATE INDEX IF NOT EXISTS updates_prospect ON updates (prospect_id);
+			CREATE INDEX IF NOT EXISTS updates_failures ON updates (first_failed_at, state) WHERE first_failed_at IS NOT NULL;
 		`);
 	}
 
@@ -458,7 +472,7 @@ export class Ledger extends DurableObject<Env> {
 	failures(limit = 500): Failure[] {
 		return this.sql
 			.exec<Row>(
-				`SELECT * FROM updates WHERE first_failed_at IS NOT NULL AND state IN ('failed', 'pending')
+				`SELECT * FROM updates INDEXED BY updates_failures WHERE first_failed_at IS NOT NULL AND state IN ('failed', 'pending')
 				 ORDER BY first_failed_at DESC LIMIT ?`,
 				limit,
 			)
@@ -490,7 +504,13 @@ export class Ledger extends DurableObject<Env> {
 		await this.wakeAt(now + this.outboxLeaseMs);
 		const rows =
 			ids.length === 0
-				? this.sql.exec<Row>(`SELECT * FROM updates WHERE state = 'failed' AND updated_at < ? ORDER BY first_failed_at LIMIT ?`, before, REPLAY_PAGE + 1).toArray()
+				? this.sql
+						.exec<Row>(
+							`SELECT * FROM updates INDEXED BY updates_failures WHERE first_failed_at IS NOT NULL AND state = 'failed' AND updated_at < ? ORDER BY first_failed_at LIMIT ?`,
+							before,
+							REPLAY_PAGE + 1,
+						)
+						.toArray()
 				: ids.slice(0, REPLAY_PAGE).flatMap((id) => this.sql.exec<Row>(`SELECT * FROM updates WHERE id = ? AND state = 'failed'`, id).toArray());
 		// Without a console mapping only the package's updates replay: the rest would come back page after page.
 		const more = mapping !== null && (ids.length === 0 ? rows.length > REPLAY_PAGE : ids.length > REPLAY_PAGE);
@@ -595,11 +615,18 @@ export class Ledger extends DurableObject<Env> {
 
 	/** Counts, hourly buckets for the last 48 hours, oldest pending update and recent errors. */
 	activity(now = Date.now()): LedgerActivity {
-		const rows = this.sql.exec<{ scope: string; key: string; name: CountName; n: number }>(`SELECT * FROM counts`).toArray();
+		const firstHour = hourOf(now) - 47 * HOUR;
+		// Hour rows pile up for as long as the ledger lives: only the 48 shown are read. Keys are epoch ms as
+		// text, all 13 digits (until 2286), so they compare as text in time order.
+		const rows = this.sql
+			.exec<{ scope: string; key: string; name: CountName; n: number }>(
+				`SELECT * FROM counts WHERE scope IN ('total', 'segment') UNION ALL SELECT * FROM counts WHERE scope = 'hour' AND key >= ?`,
+				String(firstHour),
+			)
+			.toArray();
 		const totals = zeroCounts();
 		const segs = new Map<string, Counts>();
 		const hours = new Map<number, Counts>();
-		const firstHour = hourOf(now) - 47 * HOUR;
 		for (let h = firstHour; h <= now; h += HOUR) hours.set(h, zeroCounts());
 		for (const r of rows) {
 			if (r.scope === "total") totals[r.name] = r.n;
@@ -617,7 +644,7 @@ export class Ledger extends DurableObject<Env> {
 			aepAudiences: this.aepAudiences().map((a) => ({ ...a, ...withoutHeld(segs.get(a.segmentId) ?? zeroCounts()) })),
 			hours: [...hours].map(([h, c]) => ({ hour: new Date(h).toISOString(), ...withoutHeld(c) })),
 			oldestPendingAt: oldest === null ? null : new Date(oldest).toISOString(),
-			waiting: this.waiting(),
+			waiting: waitingOf(totals),
 			recentErrors: this.sql
 				.exec<{ at: number; kind: string; update_id: string | null; prospect_id: number | null; message: string }>(
 					`SELECT * FROM errors ORDER BY seq DESC LIMIT 20`,
@@ -643,9 +670,15 @@ export class Ledger extends DurableObject<Env> {
 			}));
 	}
 
-	/** Updates waiting to be delivered and not held (the backlog this destination adds to its Outreach user's). */
+	/**
+	 * Updates waiting to be delivered and not held (the backlog this destination adds to its Outreach user's),
+	 * from the running counts: counting them read every waiting row's index entry, a million of them after a
+	 * back-fill's arrival, on every activity poll.
+	 */
 	waiting(): number {
-		return this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM updates INDEXED BY updates_waiting WHERE state = 'pending' AND hold IS NULL`).one().n;
+		const totals = zeroCounts();
+		for (const r of this.sql.exec<{ name: CountName; n: number }>(`SELECT name, n FROM counts WHERE scope = 'total' AND key = ''`)) totals[r.name] = r.n;
+		return waitingOf(totals);
 	}
 
 	// ─── the alarm: the outbox, releases, rechecks, mirrors, pruning ───
@@ -681,16 +714,19 @@ export class Ledger extends DurableObject<Env> {
 		}
 		const nextSend = destinationId ? await this.outbox.send(destinationId, Date.now()) : null;
 		const lastPrune = (this.ctx.storage.kv.get("maintenance.prunedAt") as number | undefined) ?? 0;
+		let pruneMore = false;
 		if (now - lastPrune >= DAY) {
-			this.prune(now);
-			this.ctx.storage.kv.put("maintenance.prunedAt", now);
+			// Done for the day only once nothing aged is left; until then the alarm comes back for the next page.
+			pruneMore = this.prune(now).more;
+			if (!pruneMore) this.ctx.storage.kv.put("maintenance.prunedAt", now);
 		}
 		const candidates = [now + DAY];
+		if (pruneMore) candidates.push(now + PRUNE_PAUSE_MS);
 		if (nextSend !== null) candidates.push(nextSend);
 		if (this.authority.mirrorPending()) candidates.push(now + this.outboxLeaseMs);
 		if (pending) candidates.push(pending.expiresAt);
 		if (heldForReconnect) candidates.push(now + RECONNECT_RECHECK_MS);
-		const left = this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM updates`).one().n;
+		const left = this.sql.exec(`SELECT 1 FROM updates LIMIT 1`).toArray().length;
 		if (left === 0 && nextSend === null && !heldForReconnect && !pending && !this.authority.mirrorPending()) return;
 		await this.wakeAt(Math.max(Date.now(), Math.min(...candidates)));
 	}
@@ -700,10 +736,21 @@ export class Ledger extends DurableObject<Env> {
 	 * and recent errors older than it (their messages may quote a value Outreach refused). Pending and held
 	 * updates are work still to do and stay until they end; they then age like the rest.
 	 */
-	prune(now: number): number {
+	prune(now: number, page = PRUNE_PAGE): { deleted: number; more: boolean } {
 		const cutoff = now - config(this.env).RETENTION_DAYS * DAY;
 		this.sql.exec(`DELETE FROM errors WHERE at < ?`, cutoff);
-		return this.sql.exec(`DELETE FROM updates WHERE state IN ('delivered', 'superseded', 'failed') AND updated_at < ?`, cutoff).rowsWritten;
+		// A row ends after it arrived (updated_at ≥ received_at), so only rows received before the cutoff can be
+		// aged: updates_state's range on received_at finds them without reading the newer rows.
+		const deleted = this.sql
+			.exec(
+				`DELETE FROM updates WHERE rowid IN (SELECT rowid FROM updates INDEXED BY updates_state
+				 WHERE state IN ('delivered', 'superseded', 'failed') AND received_at < ? AND updated_at < ? LIMIT ?) RETURNING 1`,
+				cutoff,
+				cutoff,
+				page,
+			)
+			.toArray().length;
+		return { deleted, more: deleted === page };
 	}
 
 	/**
@@ -737,7 +784,7 @@ export class Ledger extends DurableObject<Env> {
 	 */
 	async prospectTrace(destinationId: string, prospectId: number): Promise<ProspectTrace | null> {
 		this.destinationId(destinationId);
-		const rows = this.sql.exec<Row & { updated_at: number }>(`SELECT * FROM updates WHERE prospect_id = ? ORDER BY received_at DESC, id DESC LIMIT 200`, prospectId).toArray();
+		const rows = this.sql.exec<Row & { updated_at: number }>(`SELECT * FROM updates INDEXED BY updates_prospect WHERE prospect_id = ? ORDER BY received_at DESC, id DESC LIMIT 200`, prospectId).toArray();
 		const gate = this.authority.current()?.gate;
 		const versions = gate ? await gateStub(this.env, gate).prospectVersions(destinationId, prospectId).catch(() => []) : [];
 		const errors = this.sql
@@ -798,14 +845,14 @@ export class Ledger extends DurableObject<Env> {
 		// The gate first: once it refuses older work, nothing deleted here can be written by a copy in flight.
 		const gate = this.authority.current()?.gate;
 		if (gate) {
-			const updateIds = prospectIds.flatMap((p) => this.sql.exec<{ id: string }>(`SELECT id FROM updates WHERE prospect_id = ? AND state = 'pending'`, p).toArray().map((r) => r.id));
+			const updateIds = prospectIds.flatMap((p) => this.sql.exec<{ id: string }>(`SELECT id FROM updates INDEXED BY updates_prospect WHERE prospect_id = ? AND state = 'pending'`, p).toArray().map((r) => r.id));
 			const g = await gateStub(this.env, gate).eraseProspects(destinationId, prospectIds, at, updateIds);
 			report.versions = g.versions;
 			report.bulkWrites = g.bulkItems;
 		}
 		const tally = new Tally();
 		for (const p of prospectIds) {
-			const rows = this.sql.exec<Row>(`SELECT * FROM updates WHERE prospect_id = ?`, p).toArray();
+			const rows = this.sql.exec<Row>(`SELECT * FROM updates INDEXED BY updates_prospect WHERE prospect_id = ?`, p).toArray();
 			for (const r of rows) {
 				if (r.state === "pending" && r.hold) {
 					report.updates.held++;
@@ -814,7 +861,7 @@ export class Ledger extends DurableObject<Env> {
 				if (r.first_failed_at !== null) report.failures++;
 				if (r.state === "pending") tally.add("pending", -1, r.hour, JSON.parse(r.segments) as SegmentRef[]);
 			}
-			this.sql.exec(`DELETE FROM updates WHERE prospect_id = ?`, p);
+			this.sql.exec(`DELETE FROM updates INDEXED BY updates_prospect WHERE prospect_id = ?`, p);
 			report.events += this.sql.exec<{ seq: number }>(`DELETE FROM errors WHERE prospect_id = ? RETURNING seq`, p).toArray().length;
 		}
 		tally.write(this.sql);

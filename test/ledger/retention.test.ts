@@ -38,15 +38,17 @@ describe("RETENTION_DAYS", () => {
 			const count = (table: string) => sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM ${table}`).one().n;
 			expect(count("updates")).toBe(2);
 			expect(count("errors")).toBeGreaterThan(0);
-			// One day inside the period: kept.
-			sql.exec(`UPDATE updates SET updated_at = updated_at - ?`, (retention - 1) * DAY);
+			// One day inside the period: kept. (A row ages whole: it was received before it last changed.)
+			sql.exec(`UPDATE updates SET received_at = received_at - ?, updated_at = updated_at - ?`, (retention - 1) * DAY, (retention - 1) * DAY);
 			sql.exec(`UPDATE errors SET at = at - ?`, (retention - 1) * DAY);
 			state.storage.kv.put("maintenance.prunedAt", 0);
 			await instance.alarm();
 			expect(count("updates")).toBe(2);
-			// Past it: gone, by the alarm's daily maintenance.
-			sql.exec(`UPDATE updates SET updated_at = updated_at - ?`, 2 * DAY);
+			// Past it: gone, by the alarm's daily maintenance, a page at a time (a page of one here).
+			sql.exec(`UPDATE updates SET received_at = received_at - ?, updated_at = updated_at - ?`, 2 * DAY, 2 * DAY);
 			sql.exec(`UPDATE errors SET at = at - ?`, 2 * DAY);
+			expect(instance.prune(Date.now(), 1)).toEqual({ deleted: 1, more: true });
+			expect(count("updates")).toBe(1);
 			state.storage.kv.put("maintenance.prunedAt", 0);
 			await instance.alarm();
 			expect(count("updates")).toBe(0);
