@@ -115,7 +115,16 @@ export function controlRoutes(world: World): Hono {
 		return c.json({ requests: since ? world.log.filter((r) => r.at >= since) : world.log });
 	});
 
-	control.get("/writes", (c) => c.json({ writes: world.writes.since(sinceOf(c)) }));
+	control.get("/writes", (c) => {
+		// `?offset=&limit=` pages by position (a back-fill of a million profiles logs millions of writes).
+		const offset = c.req.query("offset");
+		if (offset === undefined) return c.json({ writes: world.writes.since(sinceOf(c)) });
+		const from = Number(offset);
+		const limit = Number(c.req.query("limit") ?? 100_000);
+		if (!Number.isSafeInteger(from) || from < 0 || !Number.isSafeInteger(limit) || limit < 1 || limit > 1_000_000)
+			return c.json({ error: "offset must be a whole number ≥ 0 and limit one from 1 to 1,000,000" }, 400);
+		return c.json(world.writes.page(from, limit));
+	});
 
 	// An Outreach user changes their email (as a person can in Outreach's settings); their tokens stay valid.
 	control.post("/users/:id", async (c) => {

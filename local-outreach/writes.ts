@@ -37,6 +37,12 @@ export class WriteLog {
 		return low === 0 ? this.#entries.slice() : this.#entries.slice(low);
 	}
 
+	/** Entries `offset`… (at most `limit`), by position in the log: a reader pages through millions without one huge answer. */
+	page(offset: number, limit: number): { writes: Write[]; next: number | null } {
+		const writes = this.#entries.slice(offset, offset + limit);
+		return { writes, next: offset + writes.length < this.#entries.length ? offset + writes.length : null };
+	}
+
 	get size(): number {
 		return this.#entries.length;
 	}

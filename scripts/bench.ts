@@ -13,7 +13,7 @@
  *
  *   npm run bench -- [--scenario backfill|stream|backfill-bulk|backfill-bulk-mixed] [--bulk] [--profiles N]
  *                    [--seed 42] [--limit 200] [--window 10] [--concurrency 4] [--prospects N]
- *                    [--stream-windows 15] [--skip-peers] [--stack-log FILE] [--port 8797] [--outreach-port 8798]
+ *                    [--stream-windows 15] [--skip-peers] [--drain-cap SECONDS] [--stack-log FILE] [--port 8797] [--outreach-port 8798]
  *   npm run bench -- --report FILE    (redraws the table from a saved run's output)
  */
 import { readFile } from "node:fs/promises";
@@ -43,6 +43,8 @@ const { values: flags } = parseArgs({
 		port: { type: "string", default: "8797" },
 		"outreach-port": { type: "string", default: "8798" },
 		"skip-peers": { type: "boolean", default: false },
+		// The most a drain may take, in seconds, instead of the scenario's cap (a scale run takes as long as it needs).
+		"drain-cap": { type: "string" },
 		// Where to write the Worker's and the local Outreach's output (wrangler's request log, structured logs).
 		"stack-log": { type: "string" },
 		report: { type: "string" },
@@ -153,7 +155,8 @@ try {
 	const lastPlanned = load.requests.reduce((last, r) => Math.max(last, r.at), 0) / 1000;
 	// How long a strategy may drain before the benchmark stops waiting (each scenario must end within 15 min).
 	const budgetSeconds = Math.max(120, 2 * bound.drainSeconds + 6 * windowSeconds, lastPlanned + 6 * windowSeconds);
-	const drainBudgetMs = 1000 * Math.min(budgetSeconds, plan.drainCapSeconds ?? Infinity);
+	const drainCap = flags["drain-cap"] === undefined ? (plan.drainCapSeconds ?? Infinity) : whole("drain-cap");
+	const drainBudgetMs = 1000 * Math.min(budgetSeconds, drainCap);
 
 	const measured: Record<string, Figures | null> = {};
 	const measure = async (name: string, run: () => Promise<Observed>, bulkApi = false) => {

@@ -164,8 +164,12 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
 	return { workerUrl, outreachUrl, output: () => log, stop };
 }
 
-/** RAM-backed when the machine has it, so a shared disk's fsync stalls do not show up as ingest latency. */
+/**
+ * RAM-backed when the machine has it, so a shared disk's fsync stalls do not show up as ingest latency;
+ * `AEP_STACK_TMP` names another folder (a scale run's state — ledgers, traces — can outgrow RAM).
+ */
 async function tempParent(): Promise<string> {
+	if (process.env.AEP_STACK_TMP) return process.env.AEP_STACK_TMP;
 	try {
 		await access("/dev/shm", constants.W_OK);
 		return "/dev/shm";

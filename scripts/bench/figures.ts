@@ -14,7 +14,7 @@ import { outreachWindows, percentile, round } from "./stats.ts";
 export type Truth = { writes: FakeWrite[]; requests: FakeRequest[]; stats: FakeStats; finals: Map<number, Record<string, unknown>> };
 
 export async function collectTruth(outreach: OutreachControl, load: BenchLoad): Promise<Truth> {
-	const [writes, requests, stats] = await Promise.all([outreach.writes(), outreach.requests(), outreach.stats()]);
+	const [writes, requests, stats] = await Promise.all([outreach.allWrites(), outreach.requests(), outreach.stats()]);
 	const finals = new Map<number, Record<string, unknown>>();
 	await pool([...load.initial.keys()], 16, async (id) => {
 		finals.set(id, await outreach.prospect(id));

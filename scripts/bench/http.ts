@@ -47,6 +47,16 @@ export function outreachControl(outreachUrl: string) {
 		stats: () => get<FakeStats>("/stats"),
 		requests: async (since = 0) => (await get<{ requests: FakeRequest[] }>(`/requests${since ? `?since=${since}` : ""}`)).requests,
 		writes: async (since = 0) => (await get<{ writes: FakeWrite[] }>(`/writes${since ? `?since=${since}` : ""}`)).writes,
+		/** The whole write log, a page at a time (one answer for millions of writes would pass V8's string limit). */
+		allWrites: async () => {
+			const all: FakeWrite[] = [];
+			for (let offset: number | null = 0; offset !== null; ) {
+				const page: { writes: FakeWrite[]; next: number | null } = await get(`/writes?offset=${offset}&limit=200000`);
+				for (const w of page.writes) all.push(w);
+				offset = page.next;
+			}
+			return all;
+		},
 		prospect: async (id: number) => (await get<{ data: { attributes: Record<string, unknown> } }>(`/prospects/${id}`)).data.attributes,
 	};
 }
