@@ -332,15 +332,16 @@ export class Gate extends DurableObject<Env> {
 			modify: this.items.fallback("modify", destinationId, now),
 			imports: this.items.fallback("import", destinationId, now),
 		});
-		// The pace of offers over the last twelfth of the window (at least 5 s), scaled to a window.
-		const spanMs = Math.max(5_000, windowMs / 12);
-		const recent = this.items.noteOffer(updates.length, now, spanMs);
+		// The pace of arrivals over the last window (at least 5 s), scaled to a window: over a whole window a steady
+		// stream below the limit reads below it, where a shorter look mistakes its bursts for a back-fill.
+		const spanMs = Math.max(5_000, windowMs);
+		// Only new arrivals count: an update coming back from a deferral (it holds a slot) or a retry arrived before.
+		const recent = this.items.noteOffer(updates.filter((u) => u.slot === undefined && !u.attempt).length, now, spanMs);
 		const budget = this.budget.status(now);
 		let path = pathForBacklog({
 			offered: updates.length,
 			waiting: this.items.waitingUpdates(),
 			reserved: budget.reserved,
-			free: budget.pausedUntil ? 0 : budget.limit - budget.usedInWindow,
 			arrivingPerWindow: (recent * windowMs) / spanMs,
 			limit: budget.limit,
 		});
@@ -360,6 +361,8 @@ export class Gate extends DurableObject<Env> {
 			if (left && ways.reason) path = { path: "bulk", reason: `${path.reason} ${ways.reason}` };
 			if (taken.length) await this.wakeIn(FILL_QUIET_MS);
 		}
+		const before = this.ctx.storage.kv.get(`path.${destinationId}`) as DeliveryPath | undefined;
+		if (before?.path !== path.path) log("info", "delivery_path", { destinationId, path: path.path, reason: path.reason });
 		this.ctx.storage.kv.put(`path.${destinationId}`, { ...path, at: now });
 		return { taken, paused: false, path };
 	}

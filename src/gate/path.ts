@@ -71,24 +71,27 @@ export function bulkCarries(ways: BulkWays, segmentOnly: boolean): "modify" | "i
 /**
  * The work of one Outreach user as the gate sees it when updates are offered: `offered` the updates offered
  * now, `waiting` those already waiting to go in bulk, `reserved` the budget slots deferred PATCHes hold,
- * `free` what the window still allows, `arrivingPerWindow` the recent pace of offers, scaled to a window.
+ * `arrivingPerWindow` the updates that arrived over the last window (new ones only), against the user's `limit`.
  */
-export type Backlog = { offered: number; waiting: number; reserved: number; free: number; arrivingPerWindow: number; limit: number };
+export type Backlog = { offered: number; waiting: number; reserved: number; arrivingPerWindow: number; limit: number };
+
 
 /**
- * PATCH keeps up with a steady stream below this share of the limit; above it a queue builds that only bulk
- * clears (the rest of the window is left for polls and for other destinations' bursts).
+ * PATCH while the waiting work drains within a window from now, bulk when it does not. The budget is a sliding
+ * window: whatever was spent in the last window ages out over the next one, so a window from now the whole
+ * limit is there to grant. The waiting work drains in it when it fits the limit — and when updates do not
+ * arrive faster than PATCH keeps up with, or the window would fill behind them.
  */
-const PATCH_SHARE = 0.9;
-
 export function pathForBacklog(b: Backlog): DeliveryPath {
 	const waiting = b.offered + b.waiting + b.reserved;
-	if (waiting <= b.free && b.arrivingPerWindow <= PATCH_SHARE * b.limit)
-		return { path: "patch", reason: `${waiting} update(s) wait and ${b.free} calls are free in this window: PATCH drains them now, one call each.` };
-	const pace = b.arrivingPerWindow > PATCH_SHARE * b.limit ? ` and about ${Math.round(b.arrivingPerWindow)} arrive per window (the limit is ${b.limit})` : "";
+	// Arriving faster than the limit, a queue builds that only bulk clears, however small each offer is.
+	const fast = b.arrivingPerWindow > b.limit;
+	if (waiting <= b.limit && !fast)
+		return { path: "patch", reason: `${waiting} update(s) wait for ${b.limit} calls a window: PATCH drains them within the window, one call each.` };
+	const pace = fast ? `about ${Math.round(b.arrivingPerWindow)} arrive per window` : `${waiting} update(s) wait`;
 	return {
 		path: "bulk",
-		reason: `${waiting} update(s) wait with ${Math.max(0, b.free)} calls free in this window${pace}: PATCH cannot drain them within the window, so they go in bulk (records with attributes by Outreach's imports, segment statuses by its bulk API).`,
+		reason: `${pace} against ${b.limit} calls a window: PATCH cannot drain them within the window, so they go in bulk (records with attributes by Outreach's imports, segment statuses by its bulk API).`,
 	};
 }
 

@@ -100,7 +100,7 @@ describe("a back-fill with attributes goes by imports", () => {
 		expect((await stats()).imports.requests).toBe(0);
 		expect((await stats()).bulk.requests).toBe(0);
 		expect((await prospectAttributes(11_000)).custom4).toBe("exited");
-		expect((await activity(d.id)).delivery).toMatchObject({ path: "patch", reason: expect.stringMatching(/PATCH drains them now/) });
+		expect((await activity(d.id)).delivery).toMatchObject({ path: "patch", reason: expect.stringMatching(/PATCH drains them within the window/) });
 	});
 });
 

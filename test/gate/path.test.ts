@@ -3,7 +3,7 @@ import { bulkCarries, bulkWays, FILL_QUIET_MS, gatherMs, groupReady, pathForBack
 
 /** The rules for which way a destination's writes go (src/gate/path.ts), as pure functions. */
 
-const quiet: Backlog = { offered: 1, waiting: 0, reserved: 0, free: 10_000, arrivingPerWindow: 1, limit: 10_000 };
+const quiet: Backlog = { offered: 1, waiting: 0, reserved: 0, arrivingPerWindow: 1, limit: 10_000 };
 const ALL = "prospects.read prospects.write batches.read batches.write imports.read imports.write";
 
 describe("the path follows the backlog of the Outreach user", () => {
@@ -11,20 +11,19 @@ describe("the path follows the backlog of the Outreach user", () => {
 		expect(pathForBacklog(quiet).path).toBe("patch");
 	});
 
-	it("PATCH while the waiting work drains within the window, bulk as soon as it does not", () => {
-		expect(pathForBacklog({ ...quiet, offered: 400, waiting: 300, reserved: 300, free: 1_000 }).path).toBe("patch");
-		expect(pathForBacklog({ ...quiet, offered: 400, waiting: 300, reserved: 301, free: 1_000 }).path).toBe("bulk");
-		// A window already spent: even one update waits a window by PATCH.
-		expect(pathForBacklog({ ...quiet, free: 0 }).path).toBe("bulk");
+	it("PATCH while the waiting work drains within a window from now, bulk as soon as it does not", () => {
+		expect(pathForBacklog({ ...quiet, offered: 4_000, waiting: 3_000, reserved: 3_000 }).path).toBe("patch");
+		expect(pathForBacklog({ ...quiet, offered: 4_000, waiting: 3_000, reserved: 3_001 }).path).toBe("bulk");
 	});
 
-	it("a steady stream above 90 % of the limit goes in bulk even while each offer is small", () => {
-		expect(pathForBacklog({ ...quiet, arrivingPerWindow: 9_000 }).path).toBe("patch");
-		expect(pathForBacklog({ ...quiet, arrivingPerWindow: 9_001 }).path).toBe("bulk");
+	it("updates arriving faster than the limit go in bulk even while each offer is small", () => {
+		expect(pathForBacklog({ ...quiet, arrivingPerWindow: 10_000 }).path).toBe("patch");
+		expect(pathForBacklog({ ...quiet, arrivingPerWindow: 10_001 }).path).toBe("bulk");
 	});
 
 	it("says why, with the numbers it chose by", () => {
-		expect(pathForBacklog({ ...quiet, offered: 5000, free: 100 }).reason).toMatch(/5000 update\(s\) wait with 100 calls free.*cannot drain them within the window/);
+		expect(pathForBacklog({ ...quiet, offered: 12_000 }).reason).toMatch(/12000 update\(s\) wait against 10000 calls a window: PATCH cannot drain them within the window/);
+		expect(pathForBacklog({ ...quiet, arrivingPerWindow: 20_000 }).reason).toMatch(/about 20000 arrive per window/);
 	});
 });
 
