@@ -1,11 +1,8 @@
-import { env } from "cloudflare:test";
-import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { bulkChunks } from "../../src/gate/bulk";
 import { auditHooks } from "../helpers/audit";
-import { adminJson, connectDestination, createDestination, outreachFaults, resetOutreach, type CreatedDestination } from "../helpers/control";
+import { adminJson, resetOutreach } from "../helpers/control";
 import { activity, failures, ingestOk, outreachRequests, prospectAttributes, putMapping, settled } from "../helpers/data";
-import { fuzzRuns } from "../suite-size";
+import { bulkDestination, bulkStats as stats, expectNoUnfilteredBulk, filler, member, patches, post, resetForBulk, S1, SEGMENTS } from "../helpers/bulk";
 
 /**
  * Segment statuses through Outreach's bulk API (the bulk issue), against the local Outreach's bulk API at its
@@ -17,48 +14,8 @@ import { fuzzRuns } from "../suite-size";
 
 auditHooks();
 
-const S1 = "bulk-seg-one-4000-8000-000000000001";
-const S2 = "bulk-seg-two-4000-8000-000000000002";
-const SEGMENTS = { identityNamespace: "Oid", segments: [{ segmentId: S1, mappingId: 4 }, { segmentId: S2, mappingId: 5 }] };
-
-type Stats = { bulk: { requests: number; items: number; unfilteredRequests: number; quota429: number }; status429: number };
-const stats = async () => (await (await fetch(`${env.OUTREACH_API_BASE}/__fake/stats`)).json()) as Stats;
-
-beforeEach(async () => {
-	await resetOutreach({ rateLimit: { limit: 100, windowSeconds: 5 } });
-});
-
-afterEach(async () => {
-	expect((await stats()).bulk.unfilteredRequests, "bulk requests sent without ids").toBe(0);
-	await outreachFaults({});
-});
-
-/** A destination with the bulk API on, connected with the batches scopes, mapping two segments. */
-async function bulkDestination(name = "Bulk", mapping: Record<string, unknown> = SEGMENTS): Promise<CreatedDestination> {
-	const created = await createDestination({ name });
-	await adminJson(`/api/destinations/${created.id}`, { method: "PATCH", json: { bulkApi: true } });
-	await connectDestination(created.id);
-	await putMapping(created.id, mapping);
-	return { ...created, bulkApi: true };
-}
-
-const member = (id: number, s1: string, s2?: string, t = "2026-11-20T10:00:00Z") => ({
-	segmentMembership: { ups: { [S1]: { status: s1, lastQualificationTime: t }, ...(s2 ? { [S2]: { status: s2, lastQualificationTime: t } } : {}) } },
-	identityMap: { Oid: [{ id: String(id) }] },
-});
-
-/**
- * Posts profiles in requests of up to 200: a burst over what the window's PATCH budget (100 calls) drains, so
- * the gate's backlog rule sends it in bulk from the first request on.
- */
-async function post(d: CreatedDestination, profiles: unknown[]): Promise<void> {
-	for (let i = 0; i < profiles.length; i += 200) await ingestOk(d.id, d.ingestToken, profiles.slice(i, i + 200));
-}
-
-/** Prospects that exist at the local Outreach besides a test's own: fill a burst up to the bulk threshold. */
-const filler = (from: number, n: number) => Array.from({ length: n }, (_, i) => member(from + i, "realized"));
-
-const patches = async () => (await outreachRequests()).filter((r) => r.method === "PATCH").length;
+beforeEach(resetForBulk);
+afterEach(expectNoUnfilteredBulk);
 
 describe("segment statuses in bulk", () => {
 	it("group by field and value across requests and destinations: a few bulk calls for hundreds of writes, none by PATCH", { timeout: 90_000 }, async () => {
@@ -134,59 +91,3 @@ describe("segment statuses in bulk", () => {
 	});
 });
 
-describe("falling back to PATCH", () => {
-	it("when the grant lacks the batches scopes: the Activity answer says to reconnect", { timeout: 60_000 }, async () => {
-		const created = await createDestination({ name: "No scopes" });
-		await connectDestination(created.id); // connected before the bulk API was switched on
-		await adminJson(`/api/destinations/${created.id}`, { method: "PATCH", json: { bulkApi: true } });
-		await putMapping(created.id, SEGMENTS);
-		await post(created, Array.from({ length: 10 }, (_, i) => member(5000 + i, "realized")));
-		await settled(created.id);
-		expect((await stats()).bulk.requests).toBe(0);
-		expect(await patches()).toBe(10);
-		expect((await activity(created.id)).delivery).toEqual({ path: "patch", reason: expect.stringMatching(/batches\.read and batches\.write.*reconnect/) });
-	});
-
-	it("when Outreach refuses a bulk request: the same updates go by PATCH, and so do the next ones for a while", { timeout: 60_000 }, async () => {
-		const d = await bulkDestination("Refused");
-		await outreachFaults({ status: 403, count: 1 });
-		await post(d, Array.from({ length: 120 }, (_, i) => member(6000 + i, "realized")));
-		await settled(d.id);
-		expect((await activity(d.id)).totals).toMatchObject({ delivered: 120, failed: 0 });
-		expect((await prospectAttributes(6119)).custom4).toBe("realized");
-		expect((await activity(d.id)).delivery).toMatchObject({ reason: expect.stringMatching(/refused a bulk request/) });
-		await post(d, Array.from({ length: 120 }, (_, i) => member(6200 + i, "exited")));
-		await settled(d.id);
-		expect((await stats()).bulk.requests).toBe(0);
-		expect((await prospectAttributes(6319)).custom4).toBe("exited");
-	});
-
-	it("when the bulk quota is used up: PATCH, without pausing the hourly budget", { timeout: 60_000 }, async () => {
-		await resetOutreach({ rateLimit: { limit: 100, windowSeconds: 5 }, bulk: { dailyItemQuota: 5 } });
-		const d = await bulkDestination("Quota");
-		await post(d, Array.from({ length: 120 }, (_, i) => member(7000 + i, "realized")));
-		const a = await settled(d.id);
-		expect(a.totals).toMatchObject({ delivered: 120, failed: 0 });
-		expect((await stats()).bulk.quota429).toBeGreaterThan(0);
-		expect(a.budget.pausedUntil, "the quota's 429 does not pause the PATCH budget").toBeNull();
-		expect((await activity(d.id)).delivery).toMatchObject({ reason: expect.stringMatching(/bulk quota/) });
-	});
-});
-
-describe("bulk requests", () => {
-	it("always name their prospects: any grouping becomes requests of one to maxIds distinct ids, every write in exactly one", () => {
-		fc.assert(
-			fc.property(fc.array(fc.integer({ min: 1, max: 500 }), { maxLength: 300 }), fc.integer({ min: 1, max: 40 }), (prospects, maxIds) => {
-				const items = [...new Set(prospects)].map((p, i) => ({ prospect_id: p, n: i }));
-				const chunks = bulkChunks(items, maxIds);
-				for (const c of chunks) {
-					const ids = new Set(c.map((i) => i.prospect_id));
-					expect(ids.size).toBeGreaterThan(0);
-					expect(ids.size).toBeLessThanOrEqual(maxIds);
-				}
-				expect(chunks.flat().map((i) => i.n)).toEqual(items.map((i) => i.n));
-			}),
-			{ numRuns: fuzzRuns() },
-		);
-	});
-});
