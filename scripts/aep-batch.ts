@@ -4,7 +4,8 @@
  * in AEP's sample-profile format, `--attributes` (0–5, default 5) attributes each — with the shipped template, reports the body's bytes
  * per profile, then posts `--tries` distinct batches (default 20, one at a time, as AEP sends one request per
  * group) to a scratch stack (`wrangler dev` and the local Outreach, state removed at the end) with INGEST_MAX_BYTES
- * set to `--max-bytes`, timing each as AEP sees it. With `--bulk` the destination delivers by Outreach's bulk API.
+ * set to `--max-bytes`, timing each as AEP sees it. With `--bulk` the destination has Outreach's bulk paths on: a
+ * batch with attributes goes out as imports (one record per prospect), a segment-only one by the bulk API.
  * Progress on stderr; stdout gets a summary and one JSON object as its last line.
  *
  *   npm run aep-batch -- [--profiles 1000] [--tries 20] [--max-bytes 1048576] [--attributes 5] [--bulk] [--window-seconds 3600] [--port 8817] [--outreach-port 8818]
@@ -110,17 +111,18 @@ try {
 		bulk: cfg.bulk,
 	};
 	if (cfg.bulk) {
-		// Wait for delivery (bulk groups gather for a quarter of the rate window) to say how the batches went out.
+		// Wait for delivery to say how the batches went out: every profile as a bulk item or an import record.
 		const outreach = outreachControl(stack.outreachUrl);
-		const until = Date.now() + Math.max(30_000, (cfg.windowSeconds / 4) * 1000 + 60_000);
+		const until = Date.now() + Math.max(60_000, (cfg.windowSeconds / 60) * 1000 + 60_000);
 		let stats = await outreach.stats();
-		while (Date.now() < until && !((stats.bulk?.items ?? 0) >= cfg.tries * cfg.profiles)) {
+		while (Date.now() < until && !((stats.bulk?.items ?? 0) + (stats.imports?.records ?? 0) >= cfg.tries * cfg.profiles)) {
 			await new Promise((r) => setTimeout(r, 5_000));
 			stats = await outreach.stats();
 		}
 		Object.assign(result, {
 			outreachRequests: Object.fromEntries(Object.entries(stats.requests).map(([k, v]) => [k, Object.values(v).reduce((a, b) => a + b, 0)])),
 			outreachBulk: stats.bulk ?? null,
+			outreachImports: stats.imports ?? null,
 		});
 	}
 	console.log(`${result.tries} batches of ${result.profiles} profiles (${result.bytes} bytes, ${result.bytesPerProfile} B/profile): p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms, max ${result.maxMs} ms, all 202: ${result.all202}`);
