@@ -5,7 +5,6 @@ import { classifyBulk, fieldFailureReason } from "../outreach/outcome";
 import { fieldOf, settleItems, type BulkItems, type ItemRow } from "./items";
 import { groupReady } from "./path";
 import { BulkSender, byDestination, type SenderParts } from "./sender";
-import { lockKey } from "./versions";
 
 /**
  * Segment statuses delivered through Outreach's bulk API, inside the gate (design: "Outreach's bulk API"). A
@@ -107,31 +106,16 @@ export class BulkDelivery extends BulkSender {
 
 	/** Checks a group's versions, then sends the fresh writes in requests of at most maxIds ids. */
 	private async sendGroup(items: ItemRow[], now: number): Promise<number | null> {
-		const lockedNow = new Set<string>();
-		const fresh: ItemRow[] = [];
-		let busyUntil = 0;
 		// One read of the versions for the whole group; two destinations writing one prospect's field: the first
 		// takes it now, the other is busy and waits its turn.
-		this.parts.versions.checkMany(
-			items.map((i) => ({ destinationId: i.destination_id, prospectId: i.prospect_id, fields: fieldOf(i) })),
-			now,
-			lockedNow,
-			(check, index) => {
-				const item = items[index]!;
-				if (check.kind === "stale") this.parts.items.decide([item], "superseded");
-				else if (check.kind === "done") this.parts.items.decide([item], "delivered");
-				else if (check.kind === "busy") busyUntil = Math.max(busyUntil, check.until);
-				else {
-					lockedNow.add(lockKey(item.prospect_id, item.field));
-					fresh.push(item);
-				}
-			},
-		);
-		let comeBack: number | null = busyUntil > 0 ? busyUntil : null;
+		const { sendable: fresh, busyUntil } = this.checked(items, now);
+		let comeBack: number | null = busyUntil;
 		let left = fresh;
 		while (left.length) {
 			const [chunk] = bulkChunks(left, this.maxIds);
 			const outcome = await this.sendChunk(chunk!, Date.now());
+			const busy = this.takeComeBack();
+			if (busy !== null) comeBack = comeBack === null ? busy : Math.min(comeBack, busy);
 			if (outcome === "too_large") continue; // maxIds was halved: the same items, smaller
 			left = left.slice(chunk!.length);
 			if (typeof outcome === "number") {
@@ -151,9 +135,12 @@ export class BulkDelivery extends BulkSender {
 		const groups = byDestination(chunk);
 		const access = await this.tokenFor(groups);
 		if (access && "retryAt" in access) return access.retryAt;
-		const live = chunk.filter((i) => i.state === "waiting" && !this.parts.items.isDecided(i.id));
-		if (!access || live.length === 0) return "sent";
+		if (!access) return "sent";
 		const { owner, token } = access;
+		// Checked again in the same synchronous step as the grant and the locks (see BulkSender.checked).
+		const { sendable: live, busyUntil } = this.checked(chunk.filter((i) => i.state === "waiting" && !this.parts.items.isDecided(i.id)), Date.now());
+		if (busyUntil !== null) this.comeBackAt(busyUntil);
+		if (live.length === 0) return "sent";
 		const [decision] = this.parts.budget().grant([undefined], Date.now());
 		if (!decision || !("grantId" in decision)) {
 			if (decision) this.parts.budget().release([decision.reservation]);

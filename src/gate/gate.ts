@@ -325,6 +325,8 @@ export class Gate extends DurableObject<Env> {
 	 */
 	async offerBulk(destinationId: string, updates: Update[]): Promise<{ taken: string[]; paused: boolean; path: DeliveryPath }> {
 		if (this.items.paused(destinationId)) return { taken: [], paused: true, path: { path: "patch", reason: "The destination is paused: its updates are held." } };
+		// While its versions move between gates, the destination's updates wait at admission (admit holds them).
+		if (this.moves.pending(destinationId) || this.moves.awayTo(destinationId)) return { taken: [], paused: false, path: { path: "patch", reason: "Its versions are moving between Outreach users' gates." } };
 		const now = Date.now();
 		const c = config(this.env);
 		const windowMs = c.OUTREACH_RATE_WINDOW_SECONDS * 1000;
@@ -340,7 +342,7 @@ export class Gate extends DurableObject<Env> {
 		const budget = this.budget.status(now);
 		let path = pathForBacklog({
 			offered: updates.length,
-			waiting: this.items.waitingUpdates(),
+			waiting: this.items.waitingWrites(),
 			reserved: budget.reserved,
 			arrivingPerWindow: (recent * windowMs) / spanMs,
 			limit: budget.limit,
@@ -391,8 +393,9 @@ export class Gate extends DurableObject<Env> {
 		return released;
 	}
 
-	resumeBulk(destinationId: string): void {
+	async resumeBulk(destinationId: string): Promise<void> {
 		this.items.resume(destinationId);
+		await this.wakeIn(0);
 	}
 
 	/** The destinations whose grants this gate holds: they share its budget. */
@@ -409,6 +412,8 @@ export class Gate extends DurableObject<Env> {
 	}
 
 	override async alarm(): Promise<void> {
+		// Set first: should this run die (a limit, an eviction), the next one still comes, and with it the polls.
+		await this.ctx.storage.setAlarm(Date.now() + FALLBACK_ALARM_MS);
 		const bulkNext = await this.runBulk();
 		const unwritten = await this.tokens.healMirrors();
 		let unfinished = false;
@@ -445,6 +450,7 @@ const MIRROR_RETRY_MS = 5_000;
 const MOVE_RETRY_MS = 2_000;
 const MOVE_PAGE = 500;
 const MOVE_PAGES_PER_CALL = 20;
+const FALLBACK_ALARM_MS = 30_000;
 
 function pick<T>(record: Record<string, T>, names: string[]): Record<string, T> {
 	return Object.fromEntries(names.map((n) => [n, record[n]!]));

@@ -63,9 +63,10 @@ export class BulkImports extends BulkSender {
 	// ─── sending ───
 
 	protected async send(now: number): Promise<number | null> {
-		const waiting = this.parts.items.waiting("import", 200_000);
+		// The oldest few imports' worth at a time: a back-fill's backlog is read in slices, not whole at every alarm.
+		const waiting = this.parts.items.waiting("import", 20 * this.maxRecords);
 		if (waiting.length === 0) return null;
-		let comeBack: number | null = null;
+		let comeBack: number | null = this.takeComeBack();
 		const soonest = (t: number | null) => t !== null && (comeBack = comeBack === null ? t : Math.min(comeBack, t));
 
 		// Parts of an import whose failed records are being found go as they are, at once.
@@ -76,6 +77,7 @@ export class BulkImports extends BulkSender {
 			const { sendable, busyUntil } = this.checked(items, now);
 			soonest(busyUntil);
 			const outcome = sendable.length ? await this.sendRecords(sendable) : "sent";
+			soonest(this.takeComeBack());
 			if (typeof outcome === "number") soonest(outcome);
 			else if (outcome === "too_large") soonest(Date.now()); // the same part again, fewer records at a time
 		}
@@ -104,6 +106,7 @@ export class BulkImports extends BulkSender {
 				}
 			}
 			const outcome = await this.sendRecords(chunk.flat());
+			soonest(this.takeComeBack());
 			if (outcome === "too_large") continue; // maxRecords was halved: the same records, fewer at a time
 			start += chunk.length;
 			if (typeof outcome === "number") {
@@ -131,31 +134,8 @@ export class BulkImports extends BulkSender {
 			} else older.push(i);
 		}
 		if (older.length) this.parts.items.decide(older, "superseded");
-		return items.filter((i) => !older.includes(i));
-	}
-
-	/** Checks writes against the versions: stale ones superseded, landed ones delivered, busy ones left waiting. */
-	private checked(items: ItemRow[], now: number): { sendable: ItemRow[]; busyUntil: number | null } {
-		const lockedNow = new Set<string>();
-		const sendable: ItemRow[] = [];
-		let busyUntil: number | null = null;
-		// One read of the versions for all of them; a field taken by an earlier write here is busy for the later ones.
-		this.parts.versions.checkMany(
-			items.map((i) => ({ destinationId: i.destination_id, prospectId: i.prospect_id, fields: fieldOf(i) })),
-			now,
-			lockedNow,
-			(check, index) => {
-				const i = items[index]!;
-				if (check.kind === "stale") this.parts.items.decide([i], "superseded");
-				else if (check.kind === "done") this.parts.items.decide([i], "delivered");
-				else if (check.kind === "busy") busyUntil = Math.max(busyUntil ?? 0, check.until);
-				else {
-					lockedNow.add(lockKey(i.prospect_id, i.field));
-					sendable.push(i);
-				}
-			},
-		);
-		return { sendable, busyUntil };
+		const dropped = new Set(older);
+		return items.filter((i) => !dropped.has(i));
 	}
 
 	/**
@@ -166,9 +146,13 @@ export class BulkImports extends BulkSender {
 		const groups = byDestination(chunk);
 		const access = await this.tokenFor(groups);
 		if (access && "retryAt" in access) return access.retryAt;
-		const live = chunk.filter((i) => !this.parts.items.isDecided(i.id));
-		if (!access || live.length === 0) return "sent";
+		if (!access) return "sent";
 		const { owner, token } = access;
+		// Checked again now, in the same synchronous step as the grant and the locks: while earlier imports were
+		// sent, the gate may have granted a newer write of one of these fields.
+		const { sendable: live, busyUntil } = this.checked(chunk.filter((i) => !this.parts.items.isDecided(i.id)), Date.now());
+		if (busyUntil !== null) this.comeBackAt(busyUntil);
+		if (live.length === 0) return "sent";
 		const call = this.oneCall();
 		if ("at" in call) return call.at;
 		const grantId = call.grantId;
@@ -179,7 +163,11 @@ export class BulkImports extends BulkSender {
 		count("importCalls");
 		const { res, imp } = await bulkUpsert(this.cfg.OUTREACH_API_BASE, token, records, this.timeoutMs);
 		this.spent(grantId, res);
-		const outcome = classifyBulk(res);
+		let outcome = classifyBulk(res);
+		// Too large only when Outreach points at the records and there is more than one to split: a 422 about a
+		// record's content ("at most 255 characters") is no reason to send fewer records at a time.
+		if (outcome.kind === "too_large" && (records.length <= 1 || !res.errors.some((e) => e.source?.pointer === "/data/attributes/records")))
+			outcome = { kind: "refused", reason: outcome.reason };
 		const release = () => {
 			settleItems(this.parts.versions, live, grantId, { delivered: false, known: true });
 		};
@@ -268,6 +256,14 @@ export class BulkImports extends BulkSender {
 		return comeBack;
 	}
 
+	/** Keeps an import's fields locked until `until` (never shortens the lease). */
+	private renewLease(row: ImportRow, until: number): void {
+		if (until <= row.lease_until) return;
+		this.parts.versions.renew(row.grant_id, until);
+		this.sql.exec(`UPDATE imports_running SET lease_until = ? WHERE id = ?`, until, row.id);
+		row.lease_until = until;
+	}
+
 	private reschedule(row: ImportRow, at: number): number {
 		this.sql.exec(`UPDATE imports_running SET next_poll_at = ? WHERE id = ?`, at, row.id);
 		return at;
@@ -280,7 +276,12 @@ export class BulkImports extends BulkSender {
 			return this.reschedule(row, Math.min(row.lease_until, Date.now() + 5_000));
 		}
 		const call = this.oneCall();
-		if ("at" in call) return this.reschedule(row, Math.min(call.at, Math.max(row.lease_until, Date.now() + 1_000)));
+		if ("at" in call) {
+			// No call to look with yet: what the import does meanwhile is unknown, so its fields stay locked until a
+			// lease after that look, never released for want of budget.
+			this.renewLease(row, call.at + this.leaseMs);
+			return this.reschedule(row, call.at);
+		}
 		count("importCalls");
 		const { res, imp } = await getImport(this.cfg.OUTREACH_API_BASE, access.token, row.id, this.timeoutMs);
 		this.spent(call.grantId, res);
@@ -288,6 +289,7 @@ export class BulkImports extends BulkSender {
 		if (imp && importFinished(imp)) return this.finish(row, imp);
 		const said = classifyBulk(res, now);
 		if (said.kind === "rate_limited") this.parts.budget().pause(said.until);
+		if (said.kind === "refresh") await this.parts.tokens.accessToken(row.owner, access.token);
 		const userProgressAt = (this.storage.kv.get("imports.progressAt") as number | undefined) ?? 0;
 		if (imp && seenOf(imp) !== row.seen) {
 			this.storage.kv.put("imports.progressAt", now);
@@ -296,12 +298,7 @@ export class BulkImports extends BulkSender {
 		const progressAt = Math.max(imp && seenOf(imp) !== row.seen ? now : row.last_progress_at, userProgressAt);
 		if (progressAt > row.last_progress_at || progressAt + this.leaseMs > now) {
 			// This import, or one ahead of it for the same user, moved: its fields stay locked a lease from that moment.
-			const leaseUntil = progressAt + this.leaseMs;
-			if (leaseUntil > row.lease_until) {
-				this.parts.versions.renew(row.grant_id, leaseUntil);
-				this.sql.exec(`UPDATE imports_running SET lease_until = ? WHERE id = ?`, leaseUntil, row.id);
-				row.lease_until = leaseUntil;
-			}
+			this.renewLease(row, progressAt + this.leaseMs);
 		}
 		if (row.lease_until <= now)
 			return this.abandon(row, imp ? `it made no progress for ${Math.round(this.leaseMs / 1000)} s (state '${imp.state}')` : "its state could not be learned");
@@ -366,7 +363,8 @@ export class BulkImports extends BulkSender {
 	}
 }
 
-const seenOf = (imp: OutreachImport) => `${imp.state}@${imp.updatedAt ?? ""}`;
+/** What a poll saw of an import; a change is progress. Outreach publishes `stateChangedAt`; `updatedAt` is read too. */
+const seenOf = (imp: OutreachImport) => `${imp.state}@${imp.stateChangedAt ?? ""}@${imp.updatedAt ?? ""}`;
 
 /** One record per prospect, with the values of all its writes. */
 function recordsOf(items: ItemRow[]): ImportRecord[] {

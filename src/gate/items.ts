@@ -74,6 +74,11 @@ export class BulkItems {
 		const columns = new Set(this.sql.exec<{ name: string }>(`PRAGMA table_info(bulk_items)`).toArray().map((c) => c.name));
 		if (!columns.has("via")) this.sql.exec(`ALTER TABLE bulk_items ADD COLUMN via TEXT NOT NULL DEFAULT 'modify'`);
 		if (!columns.has("part")) this.sql.exec(`ALTER TABLE bulk_items ADD COLUMN part TEXT`);
+		this.sql.exec(`CREATE INDEX IF NOT EXISTS bulk_items_prospect ON bulk_items (destination_id, prospect_id)`);
+		// A fresh instance has nothing in flight: rows left 'sending' were cut off by a restart between their grant
+		// and Outreach's answer. They wait again; the locks taken for them hold them back until their lease ends
+		// (had the request started a batch or an import, it writes the same versions).
+		this.sql.exec(`UPDATE bulk_items SET state = 'waiting', grant_id = NULL WHERE state = 'sending'`);
 	}
 
 	// ─── switches ───
@@ -124,9 +129,12 @@ export class BulkItems {
 		return this.sql.exec<{ n: number | null }>(`SELECT SUM(n) AS n FROM bulk_offers`).one().n ?? 0;
 	}
 
-	/** Updates waiting to go in bulk (not yet sent). */
-	waitingUpdates(): number {
-		return this.sql.exec<{ n: number }>(`SELECT COUNT(DISTINCT update_id) AS n FROM bulk_items WHERE state = 'waiting'`).one().n;
+	/**
+	 * Writes waiting to go in bulk (not yet sent), from the state index: a count of fields rather than updates, so
+	 * an over-count, which errs towards bulk.
+	 */
+	waitingWrites(): number {
+		return this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM bulk_items WHERE state = 'waiting'`).one().n;
 	}
 
 	// ─── rows ───
@@ -155,12 +163,15 @@ export class BulkItems {
 			}
 	}
 
-	/** Writes waiting to be sent on one path, oldest first, leaving out paused destinations'. */
+	/**
+	 * Writes waiting to be sent on one path, oldest first. A paused destination's writes that came back to wait
+	 * (a batch's leftovers, an import's re-sent half) are given back to be held instead.
+	 */
 	waiting(via: BulkVia, limit: number): ItemRow[] {
-		return this.sql
-			.exec<ItemRow>(`SELECT * FROM bulk_items WHERE state = 'waiting' AND via = ? ORDER BY queued_at, id LIMIT ?`, via, limit)
-			.toArray()
-			.filter((i) => !this.paused(i.destination_id));
+		const rows = this.sql.exec<ItemRow>(`SELECT * FROM bulk_items WHERE state = 'waiting' AND via = ? ORDER BY queued_at, id LIMIT ?`, via, limit).toArray();
+		const paused = rows.filter((i) => this.paused(i.destination_id));
+		if (paused.length) this.decide(paused, "hold", PAUSED);
+		return paused.length ? rows.filter((i) => !this.paused(i.destination_id)) : rows;
 	}
 
 	running(via: BulkVia, batchId: number): ItemRow[] {
@@ -225,9 +236,12 @@ export class BulkItems {
 
 	/** Reports every update whose fields are all decided to its destination's ledger, once. */
 	async report(): Promise<void> {
+		// From the decided rows (the state index), those of updates with no row left undecided (the update index).
 		const decided = this.sql
 			.exec<{ destination_id: string; update_id: string }>(
-				`SELECT destination_id, update_id FROM bulk_items GROUP BY destination_id, update_id HAVING SUM(state != 'decided') = 0 LIMIT 5000`,
+				`SELECT DISTINCT d.destination_id, d.update_id FROM bulk_items AS d WHERE d.state = 'decided'
+				 AND NOT EXISTS (SELECT 1 FROM bulk_items AS o WHERE o.destination_id = d.destination_id AND o.update_id = d.update_id AND o.state != 'decided')
+				 LIMIT 5000`,
 			)
 			.toArray();
 		const byDestination = new Map<string, string[]>();

@@ -3,7 +3,8 @@ import type { OutreachResponse } from "../outreach/api";
 import type { Budget } from "./budget";
 import type { BulkItems, ItemRow } from "./items";
 import type { TokenCustody } from "./tokens";
-import type { FieldVersions } from "./versions";
+import { fieldOf } from "./items";
+import { lockKey, type FieldVersions } from "./versions";
 
 export type SenderParts = { items: BulkItems; versions: FieldVersions; budget: () => Budget; tokens: TokenCustody };
 
@@ -32,6 +33,47 @@ export abstract class BulkSender {
 
 	protected get timeoutMs(): number {
 		return this.cfg.OUTREACH_TIMEOUT_SECONDS * 1000;
+	}
+
+	/** When a write found busy on the way out wants to be tried again (read once by the send round). */
+	private busyAt: number | null = null;
+
+	protected comeBackAt(at: number): void {
+		this.busyAt = this.busyAt === null ? at : Math.min(this.busyAt, at);
+	}
+
+	protected takeComeBack(): number | null {
+		const at = this.busyAt;
+		this.busyAt = null;
+		return at;
+	}
+
+	/**
+	 * Checks writes against the versions in one synchronous step: stale ones are decided superseded, landed ones
+	 * delivered, busy ones left waiting (`busyUntil`: when to look again); the rest may be sent. A field taken by
+	 * an earlier write of the same step is busy for the later ones. Callers check again right before they grant
+	 * and lock, after their last await, so no grant made meanwhile is overwritten.
+	 */
+	protected checked(items: ItemRow[], now: number): { sendable: ItemRow[]; busyUntil: number | null } {
+		const lockedNow = new Set<string>();
+		const sendable: ItemRow[] = [];
+		let busyUntil: number | null = null;
+		this.parts.versions.checkMany(
+			items.map((i) => ({ destinationId: i.destination_id, prospectId: i.prospect_id, fields: fieldOf(i) })),
+			now,
+			lockedNow,
+			(check, index) => {
+				const i = items[index]!;
+				if (check.kind === "stale") this.parts.items.decide([i], "superseded");
+				else if (check.kind === "done") this.parts.items.decide([i], "delivered");
+				else if (check.kind === "busy") busyUntil = Math.max(busyUntil ?? 0, check.until);
+				else {
+					lockedNow.add(lockKey(i.prospect_id, i.field));
+					sendable.push(i);
+				}
+			},
+		);
+		return { sendable, busyUntil };
 	}
 
 	protected abstract send(now: number): Promise<number | null>;

@@ -382,6 +382,12 @@ export class Ledger extends DurableObject<Env> {
 			this.handOver(h.update, stillHeld ? 0 : STALE_VIEW_RETRY_SECONDS, stillHeld ? h.reason : null, now, tally);
 		}
 		tally.write(this.sql);
+		// "Paused" for a destination that is not: the gate missed the resume (its call failed). Tell it again, or
+		// it would keep answering "paused" to every offer.
+		if (record?.enabled && record.gate && report.hold.some((h) => h.reason === "paused"))
+			await gateStub(this.env, record.gate)
+				.resumeBulk(destinationId)
+				.catch((err: unknown) => log("error", "gate_resume_failed", { destinationId, error: err instanceof Error ? err.name : "Error" }));
 		const failed = report.outcomes.filter((o) => o.state === "failed");
 		if (failed.length) log("warn", "failure_recorded", { destinationId, updates: failed.length, updateIds: failed.slice(0, 20).map((o) => o.id) });
 		crashPoint("ledger.resend");
