@@ -1,22 +1,12 @@
 import type { ApiError } from "./errors.ts";
 import { withThousands } from "./limits.ts";
+import { seededRandom } from "./random.ts";
 
 // Bulk batches and imports are carried out the same way at the local Outreach: a request becomes a job that a
 // background applier works through one unit at a time (a batch's item, an import's record) at a rate for the
 // whole org, and the org pays for each request's units out of a daily quota. What Outreach does not publish
 // about either — rate, order, quota — is a setting, so this one machine serves both with their own settings.
 
-/** A small, fast, seedable PRNG (mulberry32): reproducible out-of-order runs without a dependency. */
-function seededRandom(seed: number): () => number {
-	let a = seed >>> 0;
-	return () => {
-		a = (a + 0x6d2b79f5) >>> 0;
-		let t = a;
-		t = Math.imul(t ^ (t >>> 15), t | 1);
-		t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-		return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-	};
-}
 
 /** How fast an applier goes (units a second, for the whole org) and whether its jobs may finish out of order. */
 export type Pace = { perSecond: number; outOfOrder: boolean };

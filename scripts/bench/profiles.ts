@@ -5,6 +5,7 @@
  * by qualification time (not by arrival) ends with the right value. The benchmark's own loads, written as AEP
  * sends them, are in loads.ts.
  */
+import { seededRandom } from "../../local-outreach/random.ts";
 
 export const SEGMENTS = [
 	{ segmentId: "6a4c2b8e-3f1d-4e5a-9b7c-0d2e4f6a8b01", mappingId: 4 },
@@ -40,17 +41,8 @@ export type Load = {
 	decisive: Map<number, number[]>;
 };
 
-/** mulberry32: a small, fast, seedable PRNG — the same seed gives the same load on every machine. */
-export function prng(seed: number): () => number {
-	let a = seed >>> 0;
-	return () => {
-		a = (a + 0x6d2b79f5) >>> 0;
-		let t = a;
-		t = Math.imul(t ^ (t >>> 15), t | 1);
-		t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-		return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-	};
-}
+/** mulberry32, the local Outreach's own seedable PRNG: the same seed gives the same load on every machine. */
+export const prng = seededRandom;
 
 function shuffle<T>(items: T[], random: () => number): T[] {
 	for (let i = items.length - 1; i > 0; i--) {

@@ -72,7 +72,7 @@ export class BulkDelivery extends BulkSender {
 
 	/** Ids per bulk request: OUTREACH_BULK_MAX_IDS, halved each time Outreach answered that a request was too large. */
 	private get maxIds(): number {
-		return (this.storage.kv.get("bulk.maxIds") as number | undefined) ?? this.cfg.OUTREACH_BULK_MAX_IDS;
+		return this.sizeLimit("bulk.maxIds", this.cfg.OUTREACH_BULK_MAX_IDS);
 	}
 
 	// ─── sending ───
@@ -187,8 +187,7 @@ export class BulkDelivery extends BulkSender {
 			case "too_large": {
 				release(false);
 				this.parts.items.backToWaiting(live);
-				const halved = Math.max(1, Math.floor(Math.min(this.maxIds, ids.length) / 2));
-				this.storage.kv.put("bulk.maxIds", halved);
+				const halved = this.halveSizeLimit("bulk.maxIds", this.cfg.OUTREACH_BULK_MAX_IDS, ids.length);
 				log("warn", "bulk_request_too_large", { ids: ids.length, nowAtMost: halved });
 				return "too_large";
 			}

@@ -57,7 +57,7 @@ export class BulkImports extends BulkSender {
 
 	/** Records per import: OUTREACH_IMPORT_MAX_RECORDS, halved each time Outreach answered that an import was too large. */
 	private get maxRecords(): number {
-		return (this.storage.kv.get("imports.maxRecords") as number | undefined) ?? this.cfg.OUTREACH_IMPORT_MAX_RECORDS;
+		return this.sizeLimit("imports.maxRecords", this.cfg.OUTREACH_IMPORT_MAX_RECORDS);
 	}
 
 	// ─── sending ───
@@ -199,8 +199,7 @@ export class BulkImports extends BulkSender {
 			case "too_large": {
 				release();
 				this.parts.items.backToWaiting(live, live[0]!.part);
-				const halved = Math.max(1, Math.floor(Math.min(this.maxRecords, records.length) / 2));
-				this.storage.kv.put("imports.maxRecords", halved);
+				const halved = this.halveSizeLimit("imports.maxRecords", this.cfg.OUTREACH_IMPORT_MAX_RECORDS, records.length);
 				log("warn", "import_too_large", { records: records.length, nowAtMost: halved });
 				return "too_large";
 			}

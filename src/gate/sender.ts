@@ -76,6 +76,20 @@ export abstract class BulkSender {
 		return { sendable, busyUntil };
 	}
 
+	/**
+	 * How many ids (records) one request may carry: the configured number until Outreach answered that a request
+	 * was too large, then half of what that request carried, each time (kept under `key`).
+	 */
+	protected sizeLimit(key: string, configured: number): number {
+		return (this.storage.kv.get(key) as number | undefined) ?? configured;
+	}
+
+	protected halveSizeLimit(key: string, configured: number, sent: number): number {
+		const halved = Math.max(1, Math.floor(Math.min(this.sizeLimit(key, configured), sent) / 2));
+		this.storage.kv.put(key, halved);
+		return halved;
+	}
+
 	protected abstract send(now: number): Promise<number | null>;
 	protected abstract poll(now: number): Promise<number | null>;
 
