@@ -13,7 +13,7 @@
  *
  *   npm run bench -- [--scenario backfill|stream|backfill-bulk|backfill-bulk-mixed] [--bulk] [--profiles N]
  *                    [--seed 42] [--limit 200] [--window 10] [--concurrency 4] [--prospects N]
- *                    [--stream-windows 15] [--skip-peers] [--drain-cap SECONDS] [--stack-log FILE] [--port 8797] [--outreach-port 8798]
+ *                    [--stream-windows 15] [--skip-peers] [--drain-cap SECONDS] [--stack-log FILE] [--keep-state] [--port 8797] [--outreach-port 8798]
  *   npm run bench -- --report FILE    (redraws the table from a saved run's output)
  */
 import { readFile } from "node:fs/promises";
@@ -45,8 +45,10 @@ const { values: flags } = parseArgs({
 		"skip-peers": { type: "boolean", default: false },
 		// The most a drain may take, in seconds, instead of the scenario's cap (a scale run takes as long as it needs).
 		"drain-cap": { type: "string" },
-		// Where to write the Worker's and the local Outreach's output (wrangler's request log, structured logs).
+		// Where to write the Worker's and the local Outreach's whole output (wrangler's request log, structured logs).
 		"stack-log": { type: "string" },
+		// Keep the stack's state folder (ledgers, gates as SQLite files) after the run, to inspect it.
+		"keep-state": { type: "boolean", default: false },
 		report: { type: "string" },
 	},
 });
@@ -106,7 +108,7 @@ function generate(): BenchLoad {
 	return backfillLoad({ members: cfg.profiles, seed: cfg.seed, hourMs: windowMs, scenario, ...BACKFILLS[scenario] });
 }
 
-const scratch = await scratchStack({ name: "bench", workerPort: cfg.workerPort, stackLog: flags["stack-log"], log });
+const scratch = await scratchStack({ name: "bench", workerPort: cfg.workerPort, stackLog: flags["stack-log"], keepState: flags["keep-state"], log });
 
 /** What explains a strategy's wrong figures: the first few stale and unknown writes and wrong prospects. */
 function explain(name: string, d: Details): void {

@@ -4,8 +4,8 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { constants, existsSync, readFileSync, writeFileSync } from "node:fs";
-import { access, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { constants, createWriteStream, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { access, mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -24,6 +24,8 @@ export type StackOptions = {
 	echo?: boolean;
 	/** Extra flags for local-outreach/main.ts (the benchmark's compressed limit and bulk rate). */
 	outreachArgs?: string[];
+	/** A file that receives both processes' whole output as it comes (a scale run's log outgrows the kept tail). */
+	logFile?: string;
 };
 
 export type Stack = {
@@ -104,10 +106,12 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
 	const workerUrl = `http://127.0.0.1:${workerPort}`;
 	let log = "";
 	const children: ChildProcess[] = [];
+	const file = opts.logFile ? createWriteStream(opts.logFile, { flags: "w" }) : undefined;
 	const track = (name: string, child: ChildProcess) => {
 		children.push(child);
 		const sink = (chunk: Buffer) => {
 			const text = chunk.toString();
+			file?.write(text.replace(/^(?=.)/gm, `[${name}] `));
 			log += text;
 			if (log.length > 200_000) log = log.slice(-100_000);
 			if (opts.echo) process.stdout.write(text.replace(/^(?=.)/gm, `[${name}] `));
@@ -152,6 +156,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
 		);
 		// It holds the run's secrets (the admin token); the next start writes it again.
 		await rm(envFile, { force: true }).catch(() => {});
+		await new Promise<void>((done) => (file ? file.end(() => done()) : done()));
 	};
 	try {
 		const deadline = Date.now() + 90_000;
@@ -179,19 +184,20 @@ async function tempParent(): Promise<string> {
 }
 
 /**
- * A measuring script's own stack, its state in a temporary folder (`aep-outreach-<name>-…`). `stop` stops it,
- * saves its output to `stackLog` when asked, and removes the state and the private env file (it holds the
- * run's generated admin token) — once, however the run ends, Ctrl-C included.
+ * A measuring script's own stack, its state in a temporary folder (`aep-outreach-<name>-…`). Its whole output
+ * goes to `stackLog` as it comes, when asked. `stop` stops it and removes the state (unless `keepState`: a
+ * scale run's ledgers and gates, to inspect) and the private env file (it holds the run's generated admin
+ * token) — once, however the run ends, Ctrl-C included.
  */
-export async function scratchStack(opts: { name: string; workerPort: number; stackLog?: string; log: (line: string) => void }) {
+export async function scratchStack(opts: { name: string; workerPort: number; stackLog?: string; keepState?: boolean; log: (line: string) => void }) {
 	const stateDir = await mkdtemp(join(await tempParent(), `aep-outreach-${opts.name}-`));
 	let stack: Stack | undefined;
 	let stopping: Promise<void> | undefined;
 	const stop = (): Promise<void> => {
 		stopping ??= (async () => {
 			await stack?.stop().catch(() => {});
-			if (stack && opts.stackLog) await writeFile(opts.stackLog, stack.output()).catch(() => {});
-			await rm(stateDir, { recursive: true, force: true }).catch(() => {});
+			if (opts.keepState) opts.log(`the stack's state is kept in ${stateDir}`);
+			else await rm(stateDir, { recursive: true, force: true }).catch(() => {});
 		})();
 		return stopping;
 	};
@@ -202,7 +208,8 @@ export async function scratchStack(opts: { name: string; workerPort: number; sta
 		});
 	return {
 		stateDir,
-		start: async (o: Omit<StackOptions, "workerPort" | "persistTo">): Promise<Stack> => (stack = await startStack({ ...o, workerPort: opts.workerPort, persistTo: stateDir })),
+		start: async (o: Omit<StackOptions, "workerPort" | "persistTo" | "logFile">): Promise<Stack> =>
+			(stack = await startStack({ ...o, workerPort: opts.workerPort, persistTo: stateDir, ...(opts.stackLog ? { logFile: opts.stackLog } : {}) })),
 		/** The stack's output so far ("" before it started), for a failure's report. */
 		output: (): string => stack?.output() ?? "",
 		stop,
