@@ -1,5 +1,5 @@
 import { config } from "../platform/config";
-import { crashPoint } from "../platform/crashpoints";
+import { crashPoint, faultAt } from "../platform/crashpoints";
 import { destinationStore, type ConnectionRecord } from "../destinations/records";
 import { formerGateOf, gateName, gateStub, type AdmitRequest, type AdmitResult, type Gate, type SettleReport } from "../gate/gate";
 import { delayStepSeconds, slotWaitMs } from "../gate/budget";
@@ -10,7 +10,7 @@ import { revisionOf, type StoredMapping } from "../destinations/mapping";
 import { count } from "../platform/metrics";
 import { patchProspect, type OutreachResponse } from "../outreach/api";
 import { classify, type Outcome } from "../outreach/outcome";
-import { MAX_DELAY_SECONDS, Salvage, UpdateMessage } from "./message";
+import { backoffSeconds, MAX_DELAY_SECONDS, QUEUE_BACKOFF_STEPS, Salvage, UpdateMessage } from "./message";
 import { bulkWays } from "../gate/path";
 import { mergeUpdates, type Update } from "../updates/update";
 
@@ -55,11 +55,6 @@ export function deferralDelay(at: number, now: number, step = 1): number {
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-/** Exponential backoff with jitter for the `attempt`-th retry. */
-export function backoffSeconds(baseSeconds: number, attempt: number, random = Math.random()): number {
-	const exp = baseSeconds * 2 ** attempt;
-	return Math.min(MAX_DELAY_SECONDS, Math.max(1, Math.round(exp * (0.75 + random * 0.5))));
-}
 
 /** What one batch decided, per destination: the report for its ledger. */
 class Plan {
@@ -147,6 +142,10 @@ export async function deliver(batch: MessageBatch<unknown>, env: Env): Promise<v
 	const unreadable: { destinationId: string; items: { id: string; gen?: number }[] }[] = [];
 	const byId = new Map<string, Item>();
 	for (const msg of batch.messages) {
+		if (faultAt("queue.lost")) {
+			msg.ack();
+			continue;
+		}
 		const parsed = UpdateMessage.safeParse(msg.body);
 		if (!parsed.success) {
 			log("error", "queue_message_invalid", { batchId, messageId: msg.id });
@@ -236,7 +235,7 @@ export async function deliver(batch: MessageBatch<unknown>, env: Env): Promise<v
 	for (const msg of batch.messages) {
 		const destinationId = (msg.body as { destinationId?: unknown } | null)?.destinationId;
 		if (typeof destinationId === "string" && failedDestinations.has(destinationId))
-			msg.retry({ delaySeconds: backoffSeconds(cfg.RETRY_BASE_SECONDS, Math.min(msg.attempts - 1, 7)) });
+			msg.retry({ delaySeconds: backoffSeconds(cfg.RETRY_BASE_SECONDS, Math.min(msg.attempts - 1, QUEUE_BACKOFF_STEPS)) });
 		else msg.ack();
 	}
 	log("info", "batch_delivered", {

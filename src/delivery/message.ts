@@ -27,6 +27,34 @@ const SEND_BATCH_BYTES = 240_000;
 const SEND_BATCH_MESSAGES = 100;
 export const MAX_DELAY_SECONDS = 43_200;
 
+/**
+ * The consumer's `max_retries` and `retry_delay` in wrangler.toml (test/delivery/queue-config.node.test.ts holds
+ * them equal): a message whose batch keeps failing is retried this often, then goes to the dead-letter queue.
+ */
+export const QUEUE_MAX_RETRIES = 10;
+export const QUEUE_RETRY_DELAY_SECONDS = 30;
+/** A failed message's backoff doubles this many times, then stays. */
+export const QUEUE_BACKOFF_STEPS = 7;
+
+/** Exponential backoff with jitter for the `attempt`-th retry. */
+export function backoffSeconds(baseSeconds: number, attempt: number, random = Math.random()): number {
+	const exp = baseSeconds * 2 ** attempt;
+	return Math.min(MAX_DELAY_SECONDS, Math.max(1, Math.round(exp * (0.75 + random * 0.5))));
+}
+
+/**
+ * The longest a copy handed to the queue can take to be heard of, after its delay: every retry the queue allows
+ * a message whose batch keeps failing, each at its longest backoff (or the queue's own delay, when the whole
+ * batch crashed), and then the dead-letter queue's first try. A copy not heard of by then was lost on the way
+ * (its message dropped): the ledger hands the update over again (src/ledger/outbox.ts).
+ */
+export function copyOverdueSeconds(retryBaseSeconds: number): number {
+	let seconds = 0;
+	for (let retry = 0; retry < QUEUE_MAX_RETRIES; retry++)
+		seconds += Math.max(QUEUE_RETRY_DELAY_SECONDS, backoffSeconds(retryBaseSeconds, Math.min(retry, QUEUE_BACKOFF_STEPS), 1));
+	return seconds + 5 * 60;
+}
+
 const encoder = new TextEncoder();
 
 export function updateBytes(u: Update): number {

@@ -370,6 +370,14 @@ export class Gate extends DurableObject<Env> {
 	}
 
 	/**
+	 * Which of these updates the gate holds in bulk (waiting, running, or decided and not yet reported): their
+	 * ledger asks before it takes a copy it has not heard of for too long as lost.
+	 */
+	holding(destinationId: string, updateIds: string[]): string[] {
+		return this.items.holding(destinationId, updateIds);
+	}
+
+	/**
 	 * Which way the destination's updates go now and why, whether a bulk path may be used at all, and what of
 	 * them is waiting or running in bulk.
 	 */

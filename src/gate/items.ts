@@ -228,6 +228,19 @@ export class BulkItems {
 		return dropped;
 	}
 
+	/** The updates of `updateIds` with a row here, whatever its state (the update index). */
+	holding(destinationId: string, updateIds: string[]): string[] {
+		if (updateIds.length === 0) return [];
+		return this.sql
+			.exec<{ update_id: string }>(
+				`SELECT DISTINCT update_id FROM bulk_items INDEXED BY bulk_items_update WHERE destination_id = ? AND update_id IN (SELECT value FROM json_each(?))`,
+				destinationId,
+				JSON.stringify(updateIds),
+			)
+			.toArray()
+			.map((r) => r.update_id);
+	}
+
 	hasDecided(): boolean {
 		return this.sql.exec(`SELECT 1 FROM bulk_items WHERE state = 'decided' LIMIT 1`).toArray().length > 0;
 	}

@@ -1,5 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import { config } from "../platform/config";
+import { copyOverdueSeconds } from "../delivery/message";
 import { crashPoint } from "../platform/crashpoints";
 import { capMessage } from "../platform/echo";
 import type { DestinationRecord } from "../destinations/records";
@@ -126,6 +127,7 @@ type Row = {
 	gen: number;
 	send_at: number | null;
 	due_at: number | null;
+	out_at: number | null;
 	hold: HoldReason | null;
 };
 
@@ -170,6 +172,7 @@ export class Ledger extends DurableObject<Env> {
 			["send_at", "INTEGER"],
 			["due_at", "INTEGER"],
 			["hold", "TEXT"],
+			["out_at", "INTEGER"],
 		];
 		for (const [name, type] of added) if (!columns.has(name)) this.sql.exec(`ALTER TABLE updates ADD COLUMN ${name} ${type}`);
 		this.sql.exec(`
@@ -201,7 +204,7 @@ export class Ledger extends DurableObject<Env> {
 	}
 
 	private get outbox(): Outbox {
-		return (this.outboxCache ??= new Outbox(this.sql, this.env, this.outboxLeaseMs));
+		return (this.outboxCache ??= new Outbox(this.sql, this.env, this.outboxLeaseMs, copyOverdueSeconds(config(this.env).RETRY_BASE_SECONDS) * 1000));
 	}
 
 	private destinationId(given?: string): string {
@@ -409,7 +412,7 @@ export class Ledger extends DurableObject<Env> {
 		if (hold && !row.hold) tally.add("held", 1, row.hour, []);
 		if (!hold && row.hold) tally.add("held", -1, row.hour, []);
 		this.sql.exec(
-			`UPDATE updates SET payload = ?, gen = ?, hold = ?, due_at = ?, send_at = ?, attempts = MAX(attempts, ?), updated_at = ? WHERE id = ?`,
+			`UPDATE updates SET payload = ?, gen = ?, hold = ?, due_at = ?, send_at = ?, out_at = NULL, attempts = MAX(attempts, ?), updated_at = ? WHERE id = ?`,
 			payload,
 			gen,
 			hold,
@@ -436,7 +439,7 @@ export class Ledger extends DurableObject<Env> {
 			if (row.hold) tally.add("held", -1, row.hour, []);
 			if (o.state === "failed") {
 				this.sql.exec(
-					`UPDATE updates SET state = 'failed', reason = ?, failed_fields = ?, attempts = ?, updated_at = ?, send_at = NULL, hold = NULL,
+					`UPDATE updates SET state = 'failed', reason = ?, failed_fields = ?, attempts = ?, updated_at = ?, send_at = NULL, out_at = NULL, hold = NULL,
 					 first_failed_at = COALESCE(first_failed_at, ?) WHERE id = ?`,
 					capMessage(o.reason ?? "failed"),
 					JSON.stringify(o.fields ?? []),
@@ -447,7 +450,7 @@ export class Ledger extends DurableObject<Env> {
 				);
 				this.noteError(now, "failed", o.reason ?? "failed", o.id, row.prospect_id);
 			} else {
-				this.sql.exec(`UPDATE updates SET state = ?, attempts = ?, updated_at = ?, send_at = NULL, hold = NULL, payload = NULL WHERE id = ?`, o.state, attempts, now, o.id);
+				this.sql.exec(`UPDATE updates SET state = ?, attempts = ?, updated_at = ?, send_at = NULL, out_at = NULL, hold = NULL, payload = NULL WHERE id = ?`, o.state, attempts, now, o.id);
 			}
 		}
 	}
@@ -538,7 +541,7 @@ export class Ledger extends DurableObject<Env> {
 			const update: Update = { id: row.id, prospectId: source.prospectId, fields, gen, attempt: 0 };
 			tally.move("failed", "pending", row.hour, JSON.parse(row.segments) as SegmentRef[]);
 			this.sql.exec(
-				`UPDATE updates SET state = 'pending', payload = ?, gen = ?, due_at = NULL, send_at = ?, hold = NULL, updated_at = ? WHERE id = ?`,
+				`UPDATE updates SET state = 'pending', payload = ?, gen = ?, due_at = NULL, send_at = ?, out_at = NULL, hold = NULL, updated_at = ? WHERE id = ?`,
 				JSON.stringify(update),
 				gen,
 				now,
@@ -570,7 +573,7 @@ export class Ledger extends DurableObject<Env> {
 		const plan = releasePlan(held, now, view, { limit: cfg.OUTREACH_RATE_LIMIT, windowMs: cfg.OUTREACH_RATE_WINDOW_SECONDS * 1000 });
 		// CAST: a bound JS number may arrive as a REAL, and a real division spreads the steps into an even trickle.
 		this.sql.exec(
-			`UPDATE updates SET hold = NULL, due_at = NULL,
+			`UPDATE updates SET hold = NULL, due_at = NULL, out_at = NULL,
 			 send_at = CASE WHEN r.n <= ? THEN ? ELSE ? + CAST((r.n - 1 - ?) / ? AS INTEGER) * ? END
 			 FROM (SELECT id AS rid, ROW_NUMBER() OVER (ORDER BY received_at, id) AS n FROM updates WHERE hold = ? AND state = 'pending') AS r
 			 WHERE updates.id = r.rid`,
@@ -718,7 +721,7 @@ export class Ledger extends DurableObject<Env> {
 			this.ctx.storage.kv.put("reconnect.checkedAt", now);
 			await this.recheckReconnect();
 		}
-		const nextSend = destinationId ? await this.outbox.send(destinationId, Date.now()) : null;
+		const nextSend = destinationId ? await this.outbox.send(destinationId, Date.now(), (ids) => this.heldAtGate(ids)) : null;
 		const lastPrune = (this.ctx.storage.kv.get("maintenance.prunedAt") as number | undefined) ?? 0;
 		let pruneMore = false;
 		if (now - lastPrune >= DAY) {
@@ -735,6 +738,13 @@ export class Ledger extends DurableObject<Env> {
 		const left = this.sql.exec(`SELECT 1 FROM updates LIMIT 1`).toArray().length;
 		if (left === 0 && nextSend === null && !heldForReconnect && !pending && !this.authority.mirrorPending()) return;
 		await this.wakeAt(Math.max(Date.now(), Math.min(...candidates)));
+	}
+
+	/** Which of these updates the destination's gate holds in bulk (null: it has no gate). */
+	private async heldAtGate(ids: string[]): Promise<Set<string> | null> {
+		const record = this.authority.current();
+		if (!record?.gate) return null;
+		return new Set(await gateStub(this.env, record.gate).holding(record.id, ids));
 	}
 
 	/**

@@ -14,7 +14,9 @@ export type CrashPointName =
 	/** Inside the ledger's recording of a consumer batch's outcomes, before it commits. */
 	| "ledger.record"
 	/** The ledger committed a batch's outcomes; its re-sends are not handed to the queue yet. */
-	| "ledger.resend";
+	| "ledger.resend"
+	/** The queue loses a message: the consumer acknowledges it unread (not a crash: `faultAt` answers true). */
+	| "queue.lost";
 
 const armed = new Map<CrashPointName, number>();
 
@@ -27,11 +29,16 @@ export function disarmAll(): void {
 	armed.clear();
 }
 
-/** Throws when a test armed this point. */
-export function crashPoint(point: CrashPointName): void {
+/** True, once per arming, when a test armed this point. */
+export function faultAt(point: CrashPointName): boolean {
 	const left = armed.get(point);
-	if (!left) return;
+	if (!left) return false;
 	if (left <= 1) armed.delete(point);
 	else armed.set(point, left - 1);
-	throw new Error(`crash injected at ${point}`);
+	return true;
+}
+
+/** Throws when a test armed this point. */
+export function crashPoint(point: CrashPointName): void {
+	if (faultAt(point)) throw new Error(`crash injected at ${point}`);
 }
