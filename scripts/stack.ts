@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { constants, createWriteStream, existsSync, readFileSync, writeFileSync } from "node:fs";
-import { access, mkdtemp, rm } from "node:fs/promises";
+import { access, cp, mkdir, mkdtemp, rm, symlink } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -26,6 +26,8 @@ export type StackOptions = {
 	outreachArgs?: string[];
 	/** A file that receives both processes' whole output as it comes (a scale run's log outgrows the kept tail). */
 	logFile?: string;
+	/** The folder wrangler runs the Worker from (default: the project; see workerSnapshot). */
+	workerDir?: string;
 };
 
 export type Stack = {
@@ -123,7 +125,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
 	track("outreach", spawn(process.execPath, [join(projectRoot, "local-outreach/main.ts"), "--port", String(outreachPort), ...(opts.outreachArgs ?? [])], { cwd: projectRoot }));
 
 	// Everything wrangler needs comes from one private env file so a developer's .dev.vars never leaks in.
-	const envFile = join(projectRoot, ".wrangler", `stack-${workerPort}.env`);
+	const workerDir = opts.workerDir ?? projectRoot;
+	const envFile = join(workerDir, ".wrangler", `stack-${workerPort}.env`);
 	const { mkdirSync } = await import("node:fs");
 	mkdirSync(dirname(envFile), { recursive: true });
 	writeFileSync(envFile, formatEnvFile({ OUTREACH_API_BASE: outreachUrl, ...opts.vars }), { mode: 0o600 });
@@ -137,7 +140,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
 		"--show-interactive-dev-session=false",
 		...(opts.persistTo ? ["--persist-to", opts.persistTo] : []),
 	];
-	track("worker", spawn(process.execPath, wranglerArgs, { cwd: projectRoot, env: { ...process.env, CLOUDFLARE_ENV: "", WRANGLER_SEND_METRICS: "false" } }));
+	track("worker", spawn(process.execPath, wranglerArgs, { cwd: workerDir, env: { ...process.env, CLOUDFLARE_ENV: "", WRANGLER_SEND_METRICS: "false" } }));
 
 	// Never leave a child behind, however this process ends.
 	process.once("exit", () => children.forEach((c) => c.exitCode === null && c.kill("SIGKILL")));
@@ -184,20 +187,38 @@ async function tempParent(): Promise<string> {
 }
 
 /**
- * A measuring script's own stack, its state in a temporary folder (`aep-outreach-<name>-…`). Its whole output
+ * A copy of what wrangler builds the Worker from (src, wrangler.toml, tsconfig.json, package.json; node_modules
+ * linked), for a measuring run. `wrangler dev` watches its sources and reloads the Worker on any change, and a
+ * reload drops the local queue's messages (Miniflare keeps them in memory): a benchmark run from the project
+ * itself loses updates whenever someone edits or checks out code while it runs. So a measuring run builds from
+ * this copy, taken when it starts.
+ */
+export async function workerSnapshot(into: string): Promise<string> {
+	await mkdir(into, { recursive: true });
+	await cp(join(projectRoot, "src"), join(into, "src"), { recursive: true });
+	for (const file of ["wrangler.toml", "tsconfig.json", "package.json"]) await cp(join(projectRoot, file), join(into, file));
+	await symlink(join(projectRoot, "node_modules"), join(into, "node_modules"), "dir");
+	return into;
+}
+
+/**
+ * A measuring script's own stack, its state in a temporary folder (`aep-outreach-<name>-…`), its Worker built
+ * from a copy of the sources taken at the start (workerSnapshot). Its whole output
  * goes to `stackLog` as it comes, when asked. `stop` stops it and removes the state (unless `keepState`: a
  * scale run's ledgers and gates, to inspect) and the private env file (it holds the run's generated admin
  * token) — once, however the run ends, Ctrl-C included.
  */
 export async function scratchStack(opts: { name: string; workerPort: number; stackLog?: string; keepState?: boolean; log: (line: string) => void }) {
-	const stateDir = await mkdtemp(join(await tempParent(), `aep-outreach-${opts.name}-`));
+	const root = await mkdtemp(join(await tempParent(), `aep-outreach-${opts.name}-`));
+	const stateDir = join(root, "state");
+	const workerDir = await workerSnapshot(join(root, "worker"));
 	let stack: Stack | undefined;
 	let stopping: Promise<void> | undefined;
 	const stop = (): Promise<void> => {
 		stopping ??= (async () => {
 			await stack?.stop().catch(() => {});
 			if (opts.keepState) opts.log(`the stack's state is kept in ${stateDir}`);
-			else await rm(stateDir, { recursive: true, force: true }).catch(() => {});
+			else await rm(root, { recursive: true, force: true }).catch(() => {});
 		})();
 		return stopping;
 	};
@@ -209,7 +230,7 @@ export async function scratchStack(opts: { name: string; workerPort: number; sta
 	return {
 		stateDir,
 		start: async (o: Omit<StackOptions, "workerPort" | "persistTo" | "logFile">): Promise<Stack> =>
-			(stack = await startStack({ ...o, workerPort: opts.workerPort, persistTo: stateDir, ...(opts.stackLog ? { logFile: opts.stackLog } : {}) })),
+			(stack = await startStack({ ...o, workerPort: opts.workerPort, persistTo: stateDir, workerDir, ...(opts.stackLog ? { logFile: opts.stackLog } : {}) })),
 		/** The stack's output so far ("" before it started), for a failure's report. */
 		output: (): string => stack?.output() ?? "",
 		stop,

@@ -1,7 +1,6 @@
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { copyOverdueSeconds, QUEUE_MAX_RETRIES, QUEUE_RETRY_DELAY_SECONDS } from "../../src/delivery/message.ts";
+import { copyOverdueSeconds, QUEUE_MAX_RETRIES, QUEUE_RETRY_DELAY_SECONDS } from "../../src/delivery/message";
+import toml from "../../wrangler.toml?raw";
 
 /**
  * The ledger takes a copy as lost only once the queue can no longer be keeping it (copyOverdueSeconds): that
@@ -9,7 +8,6 @@ import { copyOverdueSeconds, QUEUE_MAX_RETRIES, QUEUE_RETRY_DELAY_SECONDS } from
  */
 
 function consumerOf(queue: string): Record<string, string> {
-	const toml = readFileSync(join(import.meta.dirname, "../../wrangler.toml"), "utf8");
 	const block = toml.split(/^\[\[queues\.consumers\]\]$/m).slice(1).find((b) => new RegExp(`^queue = "${queue}"$`, "m").test(b));
 	expect(block, `wrangler.toml has a consumer of ${queue}`).toBeDefined();
 	return Object.fromEntries([...block!.split(/^\[/m)[0]!.matchAll(/^(\w+) = (.+)$/gm)].map((m) => [m[1]!, m[2]!.replace(/^"(.*)"$/, "$1")]));
