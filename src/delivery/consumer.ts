@@ -396,6 +396,7 @@ async function admitAndSend(
 			destinationStore(env).forget(c.destinationId);
 			plan.defer(c.items, MOVED_RETRY_SECONDS);
 		} else if (held.status === "unavailable") plan.defer(c.items, Math.max(1, Math.ceil(held.retryAfterMs / 1000)));
+		else if (held.status === "paused") plan.hold(c.items, "paused");
 		else {
 			log("warn", "updates_held", { destinationId: c.destinationId, status: held.status, reason: held.reason.slice(0, 200) });
 			plan.hold(c.items, "reconnect", work.connections.get(c.destinationId)?.generation ?? 0);

@@ -214,6 +214,11 @@ export class Gate extends DurableObject<Env> {
 					held[d] = { ok: false, status: "moved", to: away, reason: `This destination's connection moved to another Outreach user's gate.` };
 					return;
 				}
+				// The ledger told this gate of the pause; the consumer's copy of the record may be older (KV's cache).
+				if (this.items.paused(d)) {
+					held[d] = { ok: false, status: "paused", reason: "The destination is paused: its updates are held." };
+					return;
+				}
 				if (this.moves.pending(d) && !(await this.continueMove(d))) {
 					held[d] = { ok: false, status: "unavailable", reason: "Its versions are moving from its former Outreach user's gate.", retryAfterMs: MOVE_RETRY_MS };
 					await this.wakeIn(MOVE_RETRY_MS);
@@ -486,13 +491,16 @@ export type AdmitRequest = {
 	settle?: SettleReport;
 };
 
-export type HeldReason = Exclude<AccessResult, { ok: true }> | { ok: false; status: "moved"; to: string; reason: string };
+export type HeldReason =
+	| Exclude<AccessResult, { ok: true }>
+	| { ok: false; status: "moved"; to: string; reason: string }
+	| { ok: false; status: "paused"; reason: string };
 
 export type AdmitResult = {
 	now: number;
 	/** Access token (and its grant's generation) per destination that may call Outreach now. */
 	tokens: Record<string, { token: string; generation: number }>;
-	/** Destinations whose calls must wait (connection lost, not connected, token endpoint unavailable, moved). */
+	/** Destinations whose calls must wait (connection lost, not connected, token endpoint unavailable, moved, paused). */
 	held: Record<string, HeldReason>;
 	/** Granted calls; each may be sent only while more than the request timeout is left before `leaseUntil`. */
 	/** `startAt`: granted for this moment (gate time), its slot; the call is sent then, not before. */
