@@ -175,6 +175,15 @@ export class Ledger extends DurableObject<Env> {
 			["out_at", "INTEGER"],
 		];
 		for (const [name, type] of added) if (!columns.has(name)) this.sql.exec(`ALTER TABLE updates ADD COLUMN ${name} ${type}`);
+		// Copies already in the queue when the ledger learnt to watch them: watched from now, as if just handed over.
+		if (!columns.has("out_at") && columns.has("send_at")) {
+			const now = Date.now();
+			this.sql.exec(
+				`UPDATE updates SET out_at = ?, send_at = ? WHERE state = 'pending' AND hold IS NULL AND send_at IS NULL AND payload IS NOT NULL`,
+				now,
+				now + copyOverdueSeconds(config(this.env).RETRY_BASE_SECONDS) * 1000,
+			);
+		}
 		this.sql.exec(`
 			CREATE INDEX IF NOT EXISTS updates_send ON updates (send_at) WHERE send_at IS NOT NULL;
 			CREATE INDEX IF NOT EXISTS updates_hold ON updates (hold, received_at) WHERE hold IS NOT NULL;

@@ -54,12 +54,15 @@ async function budgetFree(): Promise<void> {
 	);
 }
 
-/** The updates of `d` still waiting in its ledger to be handed to the queue (send_at set), read inside it, with its clock. */
+/**
+ * The updates of `d` still waiting in its ledger to be handed to the queue (send_at set, no copy out: a copy out
+ * has a send_at too, when it would be overdue), read inside it, with its clock.
+ */
 function waitingInLedger(d: CreatedDestination): Promise<{ now: number; sendAt: number[] }> {
 	return runInDurableObject(ledgerStub(env, d.id), (_instance, state) => ({
 		now: Date.now(),
 		sendAt: state.storage.sql
-			.exec<{ send_at: number }>(`SELECT send_at FROM updates WHERE state = 'pending' AND hold IS NULL AND send_at IS NOT NULL`)
+			.exec<{ send_at: number }>(`SELECT send_at FROM updates WHERE state = 'pending' AND hold IS NULL AND send_at IS NOT NULL AND out_at IS NULL`)
 			.toArray()
 			.map((r) => r.send_at),
 	}));

@@ -91,4 +91,31 @@ describe("a message the queue loses", () => {
 		expect((await stats()).imports.records).toBe(400);
 		await expectNothingCreated();
 	});
+
+	it("is caught after an upgrade too: copies already out when the ledger learnt to watch them are watched from the upgrade on", { timeout: 120_000 }, async () => {
+		const { d, load } = await destinationWithLoad();
+		crashAt("queue.lost", 1);
+		await post(d, load);
+		await vi.waitUntil(async () => (await activity(d.id)).totals.pending === 10, { timeout: 90_000, interval: 250 });
+		// The ledger as the previous version left it: no out_at, a copy out shown only by send_at NULL. Its next
+		// start (a new instance on the same storage) adds the column.
+		const watched = await runInDurableObject(ledgerStub(env, d.id), (instance, state) => {
+			state.storage.sql.exec(`UPDATE updates SET out_at = NULL, send_at = NULL WHERE state = 'pending'`);
+			state.storage.sql.exec(`ALTER TABLE updates DROP COLUMN out_at`);
+			const started = Date.now();
+			new (instance.constructor as new (s: DurableObjectState, e: Env) => unknown)(state, env);
+			return { started, rows: state.storage.sql.exec<Out>(`SELECT id, gen, send_at, out_at FROM updates WHERE state = 'pending'`).toArray() };
+		});
+		expect(watched.rows).toHaveLength(10);
+		const overdueMs = copyOverdueSeconds(config(env).RETRY_BASE_SECONDS) * 1000;
+		for (const r of watched.rows) {
+			expect(r.out_at).toBeGreaterThanOrEqual(watched.started);
+			expect(r.send_at - r.out_at).toBe(overdueMs);
+		}
+		await runInDurableObject(ledgerStub(env, d.id), (_i, state) => {
+			state.storage.sql.exec(`UPDATE updates SET send_at = ? WHERE state = 'pending' AND out_at IS NOT NULL`, Date.now() - 1);
+		});
+		await runDurableObjectAlarm(ledgerStub(env, d.id));
+		await expectWhole(d, load, { repeats: 0 });
+	});
 });
