@@ -28,7 +28,7 @@ const SEND_BATCH_MESSAGES = 100;
 export const MAX_DELAY_SECONDS = 43_200;
 
 /**
- * The consumer's `max_retries` and `retry_delay` in wrangler.toml (test/delivery/queue-config.node.test.ts holds
+ * The consumer's `max_retries` and `retry_delay` in wrangler.toml (test/delivery/queue-config.test.ts holds
  * them equal): a message whose batch keeps failing is retried this often, then goes to the dead-letter queue.
  */
 export const QUEUE_MAX_RETRIES = 10;

@@ -181,11 +181,10 @@ export class Ledger extends DurableObject<Env> {
 			this.sql.exec(
 				`UPDATE updates SET out_at = ?, send_at = ? WHERE state = 'pending' AND hold IS NULL AND send_at IS NULL AND payload IS NOT NULL`,
 				now,
-				now + copyOverdueSeconds(config(this.env).RETRY_BASE_SECONDS) * 1000,
+				now + this.copyOverdueMs,
 			);
 		}
 		this.sql.exec(`
-			CREATE INDEX IF NOT EXISTS updates_send ON updates (send_at) WHERE send_at IS NOT NULL;
 			CREATE INDEX IF NOT EXISTS updates_hold ON updates (hold, received_at) WHERE hold IS NOT NULL;
 		`);
 		// The backlog and the outbox are read on every activity poll and every hand-over; their queries name
@@ -199,9 +198,11 @@ export class Ledger extends DurableObject<Env> {
 		// Scale (issue 21): no request reads rows in proportion to the ledger. A prospect's trace and erasure find
 		// its rows by prospect_id (a full scan each, 3 per erased prospect, at a million rows); the failures list
 		// and "replay all" read the updates that ever failed, newest or oldest first, not every pending row. The
-		// request_id index served no query: at a million rows it was ~50 MB written for nothing.
+		// request_id index served no query: at a million rows it was ~50 MB written for nothing. Nor did the
+		// send_at one, which the outbox's partial index (updates_outbox) replaced, and which every copy out would enter.
 		this.sql.exec(`
 			DROP INDEX IF EXISTS updates_request;
+			DROP INDEX IF EXISTS updates_send;
 			CREATE INDEX IF NOT EXISTS updates_prospect ON updates (prospect_id);
 			CREATE INDEX IF NOT EXISTS updates_failures ON updates (first_failed_at, state) WHERE first_failed_at IS NOT NULL;
 		`);
@@ -212,8 +213,13 @@ export class Ledger extends DurableObject<Env> {
 		return Math.max(2_000, Math.min(30_000, config(this.env).RETRY_BASE_SECONDS * 1000));
 	}
 
+	/** How long a copy in the queue may go unheard of before it is taken as lost (src/delivery/message.ts). */
+	private get copyOverdueMs(): number {
+		return copyOverdueSeconds(config(this.env).RETRY_BASE_SECONDS) * 1000;
+	}
+
 	private get outbox(): Outbox {
-		return (this.outboxCache ??= new Outbox(this.sql, this.env, this.outboxLeaseMs, copyOverdueSeconds(config(this.env).RETRY_BASE_SECONDS) * 1000));
+		return (this.outboxCache ??= new Outbox(this.sql, this.env, this.outboxLeaseMs, this.copyOverdueMs));
 	}
 
 	private destinationId(given?: string): string {
