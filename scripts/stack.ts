@@ -28,6 +28,12 @@ export type StackOptions = {
 	logFile?: string;
 	/** The folder wrangler runs the Worker from (default: the project; see workerSnapshot). */
 	workerDir?: string;
+	/**
+	 * Whether wrangler collects the Worker's traces for its local explorer (default: yes, for `npm start`). The
+	 * collector runs in the same workerd as the Worker and its Durable Objects and writes every invocation to the
+	 * state folder: on Cloudflare that happens outside the Worker, so a measuring run turns it off (scratchStack).
+	 */
+	localTraces?: boolean;
 };
 
 export type Stack = {
@@ -140,7 +146,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
 		"--show-interactive-dev-session=false",
 		...(opts.persistTo ? ["--persist-to", opts.persistTo] : []),
 	];
-	track("worker", spawn(process.execPath, wranglerArgs, { cwd: workerDir, env: { ...process.env, CLOUDFLARE_ENV: "", WRANGLER_SEND_METRICS: "false" } }));
+	track("worker", spawn(process.execPath, wranglerArgs, { cwd: workerDir, env: { ...process.env, CLOUDFLARE_ENV: "", WRANGLER_SEND_METRICS: "false", ...(opts.localTraces === false ? { X_LOCAL_OBSERVABILITY: "false" } : {}) } }));
 
 	// Never leave a child behind, however this process ends.
 	process.once("exit", () => children.forEach((c) => c.exitCode === null && c.kill("SIGKILL")));
@@ -203,7 +209,8 @@ export async function workerSnapshot(into: string): Promise<string> {
 
 /**
  * A measuring script's own stack, its state in a temporary folder (`aep-outreach-<name>-…`), its Worker built
- * from a copy of the sources taken at the start (workerSnapshot). Its whole output
+ * from a copy of the sources taken at the start (workerSnapshot), without wrangler's local trace collector
+ * (in the million-profile run it wrote 10.4 GB and took the cores ingest needed). Its whole output
  * goes to `stackLog` as it comes, when asked. `stop` stops it and removes the state (unless `keepState`: a
  * scale run's ledgers and gates, to inspect) and the private env file (it holds the run's generated admin
  * token) — once, however the run ends, Ctrl-C included.
@@ -230,7 +237,7 @@ export async function scratchStack(opts: { name: string; workerPort: number; sta
 	return {
 		stateDir,
 		start: async (o: Omit<StackOptions, "workerPort" | "persistTo" | "logFile">): Promise<Stack> =>
-			(stack = await startStack({ ...o, workerPort: opts.workerPort, persistTo: stateDir, workerDir, ...(opts.stackLog ? { logFile: opts.stackLog } : {}) })),
+			(stack = await startStack({ ...o, workerPort: opts.workerPort, persistTo: stateDir, workerDir, localTraces: false, ...(opts.stackLog ? { logFile: opts.stackLog } : {}) })),
 		/** The stack's output so far ("" before it started), for a failure's report. */
 		output: (): string => stack?.output() ?? "",
 		stop,

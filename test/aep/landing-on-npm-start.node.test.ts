@@ -1,5 +1,6 @@
 import { execFile } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { auditWrites, rankOfAttribute, rankOfSegment, type Version } from "../../scripts/bench/audit.ts";
@@ -152,5 +153,15 @@ describe("a profile file rendered by `npm run aep -- render`, POSTed to the runn
 			const values = writes.filter((w) => w.prospectId === id && w.field === "custom4").map((w) => w.value);
 			expect(values.filter((v, i) => v !== values[i - 1]), `prospect ${id} custom4`).toEqual(["realized", "exited"]);
 		}
+	});
+});
+
+// The stack this file runs is a measuring one (scripts/stack.ts, scratchStack): what it measures is the Worker, so
+// wrangler's local trace collector, which shares the Worker's process and cores, is off.
+describe("the measuring stack", () => {
+	it("runs without wrangler's local trace collector: after the requests above, its state holds no traces", () => {
+		expect(received, "the stack handled requests to trace").toBeGreaterThan(0);
+		expect(existsSync(join(scratch!.stateDir, "v3/do")), "the state folder is the one wrangler wrote").toBe(true);
+		expect(existsSync(join(scratch!.stateDir, "v3/observability")), "wrangler's local traces").toBe(false);
 	});
 });
