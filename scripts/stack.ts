@@ -4,7 +4,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { constants, createWriteStream, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { constants, createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { access, cp, mkdir, mkdtemp, rm, symlink } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -119,10 +119,12 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
 		children.push(child);
 		const sink = (chunk: Buffer) => {
 			const text = chunk.toString();
-			file?.write(text.replace(/^(?=.)/gm, `[${name}] `));
 			log += text;
 			if (log.length > 200_000) log = log.slice(-100_000);
-			if (opts.echo) process.stdout.write(text.replace(/^(?=.)/gm, `[${name}] `));
+			if (!file && !opts.echo) return;
+			const named = text.replace(/^(?=.)/gm, `[${name}] `);
+			file?.write(named);
+			if (opts.echo) process.stdout.write(named);
 		};
 		child.stdout?.on("data", sink);
 		child.stderr?.on("data", sink);
@@ -133,7 +135,6 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
 	// Everything wrangler needs comes from one private env file so a developer's .dev.vars never leaks in.
 	const workerDir = opts.workerDir ?? projectRoot;
 	const envFile = join(workerDir, ".wrangler", `stack-${workerPort}.env`);
-	const { mkdirSync } = await import("node:fs");
 	mkdirSync(dirname(envFile), { recursive: true });
 	writeFileSync(envFile, formatEnvFile({ OUTREACH_API_BASE: outreachUrl, ...opts.vars }), { mode: 0o600 });
 	const wranglerArgs = [

@@ -60,7 +60,8 @@ export class Outbox {
 
 	private async handOver(destinationId: string, rows: OutboxRow[], now: number): Promise<void> {
 		const claimedUntil = now + this.leaseMs;
-		for (const r of rows) this.sql.exec(`UPDATE updates SET send_at = ?, out_at = NULL WHERE id = ?`, claimedUntil, r.id);
+		// The claim also writes the copy's gen and delay: the row's own, or a lost copy's next gen (resendOverdue).
+		for (const r of rows) this.sql.exec(`UPDATE updates SET send_at = ?, out_at = NULL, gen = ?, due_at = ? WHERE id = ?`, claimedUntil, r.gen, r.due_at, r.id);
 		const items = rows.map((r) => {
 			const update = JSON.parse(r.payload) as Update;
 			const delaySeconds = r.due_at === null ? 0 : Math.min(MAX_DELAY_SECONDS, Math.max(0, Math.ceil((r.due_at - now) / 1000)));
@@ -121,7 +122,6 @@ export class Outbox {
 			updateIds: lost.slice(0, 20).map((r) => r.id),
 			handedOverAt: new Date(Math.min(...lost.map((r) => r.out_at))).toISOString(),
 		});
-		for (const r of lost) this.sql.exec(`UPDATE updates SET gen = gen + 1, due_at = NULL WHERE id = ?`, r.id);
 		await this.handOver(
 			destinationId,
 			lost.map((r) => ({ ...r, gen: r.gen + 1, due_at: null })),
