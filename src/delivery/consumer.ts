@@ -142,7 +142,7 @@ export async function deliver(batch: MessageBatch<unknown>, env: Env): Promise<v
 	const unreadable: { destinationId: string; items: { id: string; gen?: number }[] }[] = [];
 	const byId = new Map<string, Item>();
 	for (const msg of batch.messages) {
-		if (faultAt("queue.lost")) {
+		if (faultAt("queue.lost", (msg.body as { destinationId?: string } | null)?.destinationId)) {
 			msg.ack();
 			continue;
 		}

@@ -18,23 +18,29 @@ export type CrashPointName =
 	/** The queue loses a message: the consumer acknowledges it unread (not a crash: `faultAt` answers true). */
 	| "queue.lost";
 
-const armed = new Map<CrashPointName, number>();
+/** How many passes are left, and, when armed for one destination, which one (`subject`). */
+const armed = new Map<CrashPointName, { left: number; subject?: string }>();
 
-/** Makes the next `times` passes through `point` throw (tests only). */
-export function crashAt(point: CrashPointName, times = 1): void {
-	armed.set(point, times);
+/**
+ * Makes the next `times` passes through `point` throw (tests only). With `subject` (a destination id), only passes
+ * that name it count: the Worker tests share one runtime across files, and a late queue retry of an earlier file's
+ * destination must not take the fault meant for this test's.
+ */
+export function crashAt(point: CrashPointName, times = 1, subject?: string): void {
+	armed.set(point, { left: times, subject });
 }
 
 export function disarmAll(): void {
 	armed.clear();
 }
 
-/** True, once per arming, when a test armed this point. */
-export function faultAt(point: CrashPointName): boolean {
-	const left = armed.get(point);
-	if (!left) return false;
-	if (left <= 1) armed.delete(point);
-	else armed.set(point, left - 1);
+/** True, once per arming, when a test armed this point (for this `subject`, when it armed it for one). */
+export function faultAt(point: CrashPointName, subject?: string): boolean {
+	const a = armed.get(point);
+	if (!a) return false;
+	if (a.subject !== undefined && a.subject !== subject) return false;
+	if (a.left <= 1) armed.delete(point);
+	else a.left--;
 	return true;
 }
 

@@ -29,13 +29,21 @@ async function copiesOut(destinationId: string): Promise<Out[]> {
 	);
 }
 
+/** Waits until exactly `n` updates are pending, and says how many were when it gives up. */
+async function waitForPending(destinationId: string, n: number): Promise<void> {
+	let pending = -1;
+	await vi
+		.waitUntil(async () => (pending = (await activity(destinationId)).totals.pending) === n, { timeout: 90_000, interval: 250 })
+		.catch(() => expect(pending, `updates pending after 90 s (the lost message's ${n} expected)`).toBe(n));
+}
+
 describe("a message the queue loses", () => {
 	it("leaves its updates pending until their copy is overdue, then they are handed over again and land, with no older value written", { timeout: 120_000 }, async () => {
 		const { d, load } = await destinationWithLoad();
-		crashAt("queue.lost", 1);
+		crashAt("queue.lost", 1, d.id);
 		await post(d, load);
 		// Everything else lands; the lost message's 10 updates stay pending, their copy out.
-		await vi.waitUntil(async () => (await activity(d.id)).totals.pending === 10, { timeout: 90_000, interval: 250 });
+		await waitForPending(d.id, 10);
 		const lost = await copiesOut(d.id);
 		expect(lost).toHaveLength(10);
 		// Not before the queue could have given up on the copy: due an overdue period after it went out.
@@ -94,9 +102,9 @@ describe("a message the queue loses", () => {
 
 	it("is caught after an upgrade too: copies already out when the ledger learnt to watch them are watched from the upgrade on", { timeout: 120_000 }, async () => {
 		const { d, load } = await destinationWithLoad();
-		crashAt("queue.lost", 1);
+		crashAt("queue.lost", 1, d.id);
 		await post(d, load);
-		await vi.waitUntil(async () => (await activity(d.id)).totals.pending === 10, { timeout: 90_000, interval: 250 });
+		await waitForPending(d.id, 10);
 		// The ledger as the previous version left it: no out_at, a copy out shown only by send_at NULL. Its next
 		// start (a new instance on the same storage) adds the column.
 		const watched = await runInDurableObject(ledgerStub(env, d.id), (instance, state) => {
