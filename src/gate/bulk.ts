@@ -78,7 +78,7 @@ export class BulkDelivery extends BulkSender {
 	// ─── sending ───
 
 	protected async send(now: number): Promise<number | null> {
-		const waiting = this.parts.items.waiting("modify", 100_000);
+		const waiting = this.newestOnly(this.parts.items.waiting("modify", 100_000));
 		if (waiting.length === 0) return null;
 		const groups = new Map<string, ItemRow[]>();
 		for (const item of waiting) {

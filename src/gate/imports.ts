@@ -2,9 +2,8 @@ import { log } from "../platform/log";
 import { count } from "../platform/metrics";
 import { bulkUpsert, getImport, importFinished, type ImportRecord, type OutreachImport } from "../outreach/imports";
 import { classifyBulk } from "../outreach/outcome";
-import { compareVersions } from "../updates/update";
 import { REFUSED_FALLBACK_MS } from "./bulk";
-import { fieldOf, settleItems, versionOf, type BulkItems, type ItemRow } from "./items";
+import { fieldOf, settleItems, type BulkItems, type ItemRow } from "./items";
 import { groupReady } from "./path";
 import { BulkSender, byDestination, type SenderParts } from "./sender";
 import { lockKey } from "./versions";
@@ -115,27 +114,6 @@ export class BulkImports extends BulkSender {
 			}
 		}
 		return comeBack;
-	}
-
-	/**
-	 * Of several waiting writes of one (destination, prospect, field), only the newest is sent; the older ones are
-	 * superseded by it (as when the consumer merges a prospect's updates into one PATCH).
-	 */
-	private newestOnly(items: ItemRow[]): ItemRow[] {
-		const newest = new Map<string, ItemRow>();
-		const older: ItemRow[] = [];
-		for (const i of items) {
-			const key = `${i.destination_id}\u0000${i.prospect_id}\u0000${i.field}`;
-			const seen = newest.get(key);
-			if (!seen) newest.set(key, i);
-			else if (compareVersions(versionOf(i), versionOf(seen), i.update_id, seen.update_id) > 0) {
-				older.push(seen);
-				newest.set(key, i);
-			} else older.push(i);
-		}
-		if (older.length) this.parts.items.decide(older, "superseded");
-		const dropped = new Set(older);
-		return items.filter((i) => !dropped.has(i));
 	}
 
 	/**

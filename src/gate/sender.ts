@@ -3,7 +3,8 @@ import type { OutreachResponse } from "../outreach/api";
 import type { Budget } from "./budget";
 import type { BulkItems, ItemRow } from "./items";
 import type { TokenCustody } from "./tokens";
-import { fieldOf } from "./items";
+import { compareVersions } from "../updates/update";
+import { fieldOf, versionOf } from "./items";
 import { lockKey, type FieldVersions } from "./versions";
 
 export type SenderParts = { items: BulkItems; versions: FieldVersions; budget: () => Budget; tokens: TokenCustody };
@@ -74,6 +75,28 @@ export abstract class BulkSender {
 			},
 		);
 		return { sendable, busyUntil };
+	}
+
+	/**
+	 * Of several waiting writes of one (destination, prospect, field), only the newest is sent; the older ones are
+	 * superseded by it (as when the consumer merges a prospect's updates into one PATCH): an older status waiting in another
+	 * (field, value) group than its newer one is never written, not even before it.
+	 */
+	protected newestOnly(items: ItemRow[]): ItemRow[] {
+		const newest = new Map<string, ItemRow>();
+		const older: ItemRow[] = [];
+		for (const i of items) {
+			const key = `${i.destination_id}\u0000${i.prospect_id}\u0000${i.field}`;
+			const seen = newest.get(key);
+			if (!seen) newest.set(key, i);
+			else if (compareVersions(versionOf(i), versionOf(seen), i.update_id, seen.update_id) > 0) {
+				older.push(seen);
+				newest.set(key, i);
+			} else older.push(i);
+		}
+		if (older.length) this.parts.items.decide(older, "superseded");
+		const dropped = new Set(older);
+		return items.filter((i) => !dropped.has(i));
 	}
 
 	/**

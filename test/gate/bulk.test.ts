@@ -1,3 +1,4 @@
+import { env } from "cloudflare:test";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { auditHooks } from "../helpers/audit";
 import { adminJson, resetOutreach } from "../helpers/control";
@@ -53,6 +54,21 @@ describe("segment statuses in bulk", () => {
 		await settled(d.id, 60_000);
 		expect((await prospectAttributes(2149)).custom4).toBe("exited");
 		expect((await prospectAttributes(2148)).custom4).toBe("realized");
+	});
+
+	it("sends only the newest waiting status of a prospect's field: an older one arriving behind it is superseded, never written", { timeout: 90_000 }, async () => {
+		const d = await bulkDestination("Newest only");
+		// 5000's "exited" comes first, so the (custom4, exited) group is formed before the (custom4, realized) one.
+		await post(d, [member(5000, "exited"), member(5001, "realized", undefined, "2026-11-21T10:00:00Z"), ...filler(5100, 150)]);
+		// While both wait to fill, an older qualification of 5001 arrives out of order, with the other status.
+		await ingestOk(d.id, d.ingestToken, [member(5001, "exited", undefined, "2026-11-19T10:00:00Z")]);
+		const a = await settled(d.id, 60_000);
+		expect(a.totals).toMatchObject({ received: 153, failed: 0 });
+		expect((await prospectAttributes(5001)).custom4).toBe("realized");
+		const { writes } = (await (await fetch(`${env.OUTREACH_API_BASE}/__fake/writes`)).json()) as { writes: { prospectId: number; field: string; value: unknown }[] };
+		const of5001 = writes.filter((w) => w.prospectId === 5001 && w.field === "custom4").map((w) => w.value);
+		expect(of5001, "the older status is never written, not even before the newer one").toEqual(["realized"]);
+		expect((await stats()).bulk.items, "one bulk item per prospect: the older status never went").toBe(152);
 	});
 
 	it("cancels a batch that stops making progress when its lease ends, and delivers its updates by PATCH", { timeout: 90_000 }, async () => {
