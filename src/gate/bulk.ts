@@ -1,6 +1,7 @@
 import { log } from "../platform/log";
 import { count } from "../platform/metrics";
 import { batchEnded, batchItems, bulkModify, cancelBatch, getBatch, type Batch, type BatchItem } from "../outreach/bulk";
+import { assumedPerMs, OutreachEngine, outreachTime, planAhead } from "./engine";
 import { classifyBulk, fieldFailureReason } from "../outreach/outcome";
 import { fieldOf, settleItems, type BulkItems, type ItemRow } from "./items";
 import { groupReady } from "./path";
@@ -34,7 +35,12 @@ type BatchRow = {
 	last_pending: number;
 	last_polled_at: number;
 	total: number;
+	/** 1 once looked at since it was sent: until then its next look follows the engine's plan (./engine.ts). */
+	looked: number;
 };
+
+/** The local Outreach's default pace for a batch's items (reference/outreach-bulk.md: not published). */
+const ASSUMED_ITEMS_PER_SECOND = 200;
 
 /** After Outreach refused a bulk request, the destination delivers by PATCH this long before trying bulk again. */
 export const REFUSED_FALLBACK_MS = 3600_000;
@@ -66,8 +72,16 @@ export class BulkDelivery extends BulkSender {
 		super(storage, env, parts);
 		this.sql.exec(`
 			CREATE TABLE IF NOT EXISTS bulk_batches (id INTEGER PRIMARY KEY, owner TEXT NOT NULL, grant_id INTEGER NOT NULL, started_at INTEGER NOT NULL,
-				lease_until INTEGER NOT NULL, next_poll_at INTEGER NOT NULL, last_pending INTEGER NOT NULL, last_polled_at INTEGER NOT NULL, total INTEGER NOT NULL);
+				lease_until INTEGER NOT NULL, next_poll_at INTEGER NOT NULL, last_pending INTEGER NOT NULL, last_polled_at INTEGER NOT NULL, total INTEGER NOT NULL,
+				looked INTEGER NOT NULL DEFAULT 0);
 		`);
+		// Batches a gate sent before it planned looks keep the schedule they have.
+		this.addColumn("bulk_batches", "looked", "INTEGER NOT NULL DEFAULT 1");
+	}
+
+	/** Outreach's engine for this user's batches. */
+	private get engine(): OutreachEngine {
+		return new OutreachEngine(this.storage.kv, "engine.modify", assumedPerMs(ASSUMED_ITEMS_PER_SECOND, this.cfg));
 	}
 
 	/** Ids per bulk request: OUTREACH_BULK_MAX_IDS, halved each time Outreach answered that a request was too large. */
@@ -87,12 +101,16 @@ export class BulkDelivery extends BulkSender {
 		}
 		let comeBack: number | null = null;
 		const soonest = (t: number) => (comeBack = comeBack === null ? t : Math.min(comeBack, t));
+		const running = this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM bulk_batches`).one().n > 0;
+		const freeAt = this.engine.freeAt;
 		for (const items of groups.values()) {
-			// A group waits for more of its writes only while it is still filling.
+			// A group waits for more of its writes only while it is still filling (and our batches keep the engine busy).
+			const oldestAt = Math.min(...items.map((i) => i.queued_at));
 			const ready = groupReady(
-				{ size: new Set(items.map((i) => i.prospect_id)).size, max: this.maxIds, oldestAt: items[0]!.queued_at, newestAt: Math.max(...items.map((i) => i.queued_at)) },
+				{ size: new Set(items.map((i) => i.prospect_id)).size, max: this.maxIds, oldestAt, newestAt: Math.max(...items.map((i) => i.queued_at)) },
 				now,
 				this.cfg.OUTREACH_RATE_WINDOW_SECONDS,
+				running ? { freeAt, holdUntil: oldestAt + this.leaseMs } : undefined,
 			);
 			if (ready !== true) {
 				soonest(ready);
@@ -167,21 +185,33 @@ export class BulkDelivery extends BulkSender {
 					this.parts.items.decide(live, "patch", "Outreach's answer to a bulk request could not be read");
 					return "sent";
 				}
+				const sentAt = Date.now();
 				this.sql.exec(
-					`INSERT OR REPLACE INTO bulk_batches (id, owner, grant_id, started_at, lease_until, next_poll_at, last_pending, last_polled_at, total)
-					 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+					`INSERT OR REPLACE INTO bulk_batches (id, owner, grant_id, started_at, lease_until, next_poll_at, last_pending, last_polled_at, total, looked)
+					 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)`,
 					batch.id,
 					owner,
 					grantId,
 					now,
 					leaseUntil,
-					Date.now() + this.firstPollMs(batch.total),
+					sentAt, // planned below
 					batch.pending,
-					Date.now(),
+					sentAt,
 					batch.total,
 				);
 				this.parts.items.runningIn(live, batch.id);
-				log("info", "bulk_batch_started", { batchId: batch.id, field, ids: ids.length, destinations: groups.size });
+				// Its first look, and those of the batches not looked at yet, when the engine should be done with them.
+				const doneAt = this.replan(sentAt).get(batch.id)!;
+				const engine = this.engine;
+				log("info", "bulk_batch_started", {
+					batchId: batch.id,
+					field,
+					ids: ids.length,
+					destinations: groups.size,
+					// What the gate expects of Outreach's engine: its pace, and when it should be done with this batch.
+					enginePerSecond: Math.round(engine.perMs * 1000),
+					doneInMs: Math.round(doneAt - sentAt),
+				});
 				return "sent";
 			}
 			case "too_large": {
@@ -221,11 +251,6 @@ export class BulkDelivery extends BulkSender {
 		}
 	}
 
-	private firstPollMs(total: number): number {
-		// Outreach does not say how fast it applies a batch: a first look soon, then at the pace it shows.
-		return Math.max(1_000, Math.min(30_000, total * 2));
-	}
-
 	// ─── polling ───
 
 	protected async poll(now: number): Promise<number | null> {
@@ -256,21 +281,70 @@ export class BulkDelivery extends BulkSender {
 		const { res, batch } = await getBatch(this.cfg.OUTREACH_API_BASE, access.token, b.id, this.timeoutMs);
 		this.spent(call.grantId, res);
 		const now = Date.now();
-		if (batch && batchEnded(batch)) return this.finish(b, batch, access.token);
+		this.sql.exec(`UPDATE bulk_batches SET looked = 1 WHERE id = ?`, b.id);
+		const engine = this.engine;
+		if (batch && batchEnded(batch)) {
+			if (batch.state === "finished") {
+				// Outreach's own start and finish times when it gives them; ours (sent, seen finished) otherwise.
+				const started = outreachTime(batch.startedAt) ?? outreachTime(batch.createdAt);
+				const finished = outreachTime(batch.finishedAt) ?? outreachTime(batch.updatedAt);
+				if (started !== undefined && finished !== undefined) engine.learn(batch.total, started, finished);
+				else engine.learn(batch.total, b.started_at, now);
+			}
+			if (batch.state === "finished") this.renewOthers(b);
+			const next = await this.finish(b, batch, access.token);
+			this.replan(Date.now());
+			return next;
+		}
 		if (batch && batch.pending < b.last_pending) {
 			// Progress: the lease is renewed, and the next look comes when the rest should be done.
-			const rate = (b.last_pending - batch.pending) / Math.max(1, now - b.last_polled_at);
-			const eta = batch.pending / Math.max(rate, 1e-6);
 			const leaseUntil = now + this.leaseMs;
 			this.parts.versions.renew(b.grant_id, leaseUntil);
 			this.sql.exec(`UPDATE bulk_batches SET lease_until = ?, last_pending = ?, last_polled_at = ? WHERE id = ?`, leaseUntil, batch.pending, now, b.id);
-			return this.reschedule(b, now + Math.max(1_000, Math.min(eta * 1.1, leaseUntil - now - 1_000)));
+			// At the pace this batch showed since the last look when it was running all along (it had started by
+			// then), or the engine's learnt pace if slower — the engine's pace varies with its load, and a look that
+			// comes too early costs a call and another look. Before the pace is learnt, at what the batch showed.
+			const shown = Math.max(1e-6, (b.last_pending - batch.pending) / Math.max(1, now - b.last_polled_at));
+			const runningAllAlong = b.last_pending < b.total;
+			const perMs = !engine.learnt ? shown : runningAllAlong ? Math.min(engine.perMs, shown) : engine.perMs;
+			this.renewOthers(b);
+			this.replan(now);
+			return this.reschedule(b, Math.max(now + 250, Math.min(now + (batch.pending / perMs) * 1.05 + 100, leaseUntil - 1_000)));
 		}
 		const said = classifyBulk(res, now);
 		if (said.kind === "rate_limited") this.parts.budget().pause(said.until);
 		// No progress, or no readable answer: the lease runs out, then the batch is cancelled.
 		if (b.lease_until <= now) return this.abandon(b, batch ? `it made no progress for ${Math.round(this.leaseMs / 1000)} s (state '${batch.state}')` : "its state could not be learned");
-		return this.reschedule(b, Math.min(b.lease_until, now + Math.max(1_000, this.leaseMs / 4)));
+		// Not started yet: it waits for what Outreach still has of ours; the next look when it should be done.
+		const plannedAt = this.replan(now).get(b.id) ?? now;
+		return this.reschedule(b, this.againAt(plannedAt, now, b.started_at, b.lease_until));
+	}
+
+	/**
+	 * Plans every running batch from `now` (./engine.ts `planAhead`, each with its items left as last seen): those
+	 * not looked at yet are first looked at when they should be done, and the engine's `freeAt` follows.
+	 */
+	private replan(now: number): Map<number, number> {
+		const engine = this.engine;
+		const rows = this.sql.exec<BatchRow>(`SELECT * FROM bulk_batches ORDER BY started_at, id`).toArray();
+		const { doneAt, freeAt } = planAhead(now, rows.map((r) => ({ id: r.id, units: r.last_pending })), engine.perMs);
+		for (const r of rows)
+			if (r.looked === 0) this.reschedule(r, this.firstLookAt(doneAt.get(r.id)!, now, r.lease_until));
+		engine.replanned(freeAt);
+		return doneAt;
+	}
+
+	/**
+	 * A look saw `b` progress or finish: the other running batches keep their fields a lease from now. Outreach is
+	 * working through our batches, so theirs are known to wait their turn, not lost — a longer lock never lets an
+	 * older value through, and a batch queued behind ours is not given up for that wait.
+	 */
+	private renewOthers(b: BatchRow): void {
+		const leaseUntil = Date.now() + this.leaseMs;
+		for (const r of this.sql.exec<BatchRow>(`SELECT * FROM bulk_batches WHERE id != ? AND lease_until < ?`, b.id, leaseUntil).toArray()) {
+			this.parts.versions.renew(r.grant_id, leaseUntil);
+			this.sql.exec(`UPDATE bulk_batches SET lease_until = ? WHERE id = ?`, leaseUntil, r.id);
+		}
 	}
 
 	private reschedule(b: BatchRow, at: number): number {
@@ -295,7 +369,7 @@ export class BulkDelivery extends BulkSender {
 			else this.parts.items.decide([i], "failed", fieldFailureReason(i.field, info));
 		}
 		this.sql.exec(`DELETE FROM bulk_batches WHERE id = ?`, b.id);
-		log("info", "bulk_batch_finished", { batchId: b.id, items: items.length, failed: failed.size });
+		log("info", "bulk_batch_finished", { batchId: b.id, items: items.length, failed: failed.size, sentMsAgo: Date.now() - b.started_at });
 		return null;
 	}
 

@@ -3,6 +3,7 @@ import { count } from "../platform/metrics";
 import { bulkUpsert, getImport, importFinished, type ImportRecord, type OutreachImport } from "../outreach/imports";
 import { classifyBulk } from "../outreach/outcome";
 import { REFUSED_FALLBACK_MS } from "./bulk";
+import { assumedPerMs, OutreachEngine, outreachTime, planAhead } from "./engine";
 import { fieldOf, settleItems, type BulkItems, type ItemRow } from "./items";
 import { groupReady } from "./path";
 import { BulkSender, byDestination, type SenderParts } from "./sender";
@@ -38,6 +39,8 @@ type ImportRow = {
 	seen: string;
 	last_progress_at: number;
 	total: number;
+	/** 1 once looked at since it was sent: until then its next look follows the engine's plan (./engine.ts). */
+	looked: number;
 };
 
 /** Outreach's pace for imports is unpublished; the local Outreach's pessimistic default, on the configured clock. */
@@ -50,8 +53,16 @@ export class BulkImports extends BulkSender {
 		super(storage, env, parts);
 		this.sql.exec(`
 			CREATE TABLE IF NOT EXISTS imports_running (id INTEGER PRIMARY KEY, owner TEXT NOT NULL, grant_id INTEGER NOT NULL, started_at INTEGER NOT NULL,
-				lease_until INTEGER NOT NULL, next_poll_at INTEGER NOT NULL, seen TEXT NOT NULL, last_progress_at INTEGER NOT NULL, total INTEGER NOT NULL);
+				lease_until INTEGER NOT NULL, next_poll_at INTEGER NOT NULL, seen TEXT NOT NULL, last_progress_at INTEGER NOT NULL, total INTEGER NOT NULL,
+				looked INTEGER NOT NULL DEFAULT 0);
 		`);
+		// Imports a gate sent before it planned looks keep the schedule they have.
+		this.addColumn("imports_running", "looked", "INTEGER NOT NULL DEFAULT 1");
+	}
+
+	/** Outreach's engine for this user's imports. */
+	private get engine(): OutreachEngine {
+		return new OutreachEngine(this.storage.kv, "engine.import", assumedPerMs(ASSUMED_RECORDS_PER_SECOND, this.cfg));
 	}
 
 	/** Records per import: OUTREACH_IMPORT_MAX_RECORDS, halved each time Outreach answered that an import was too large. */
@@ -88,16 +99,20 @@ export class BulkImports extends BulkSender {
 		const byProspect = new Map<number, ItemRow[]>();
 		for (const i of fresh) (byProspect.get(i.prospect_id) ?? byProspect.set(i.prospect_id, []).get(i.prospect_id)!).push(i);
 		const records = [...byProspect.values()];
+		const running = this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM imports_running`).one().n > 0;
+		const freeAt = this.engine.freeAt;
 		let start = 0;
 		while (start < records.length) {
 			const max = this.maxRecords;
 			const chunk = records.slice(start, start + max);
-			// A full import goes now; the last, partial one waits only while it is still filling.
+			// A full import goes now; the last, partial one waits only while it is still filling (and our imports keep the engine busy).
 			if (chunk.length < max) {
+				const oldestAt = Math.min(...chunk.flat().map((i) => i.queued_at));
 				const ready = groupReady(
-					{ size: chunk.length, max, oldestAt: Math.min(...chunk.flat().map((i) => i.queued_at)), newestAt: Math.max(...chunk.flat().map((i) => i.queued_at)) },
+					{ size: chunk.length, max, oldestAt, newestAt: Math.max(...chunk.flat().map((i) => i.queued_at)) },
 					now,
 					this.cfg.OUTREACH_RATE_WINDOW_SECONDS,
+					running ? { freeAt, holdUntil: oldestAt + this.leaseMs } : undefined,
 				);
 				if (ready !== true) {
 					soonest(ready);
@@ -159,19 +174,28 @@ export class BulkImports extends BulkSender {
 				}
 				const now = Date.now();
 				this.sql.exec(
-					`INSERT OR REPLACE INTO imports_running (id, owner, grant_id, started_at, lease_until, next_poll_at, seen, last_progress_at, total) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+					`INSERT OR REPLACE INTO imports_running (id, owner, grant_id, started_at, lease_until, next_poll_at, seen, last_progress_at, total, looked)
+					 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)`,
 					imp.id,
 					owner,
 					grantId,
 					now,
 					leaseUntil,
-					now + this.firstPollMs(records.length),
+					now, // planned below
 					seenOf(imp),
 					now,
 					records.length,
 				);
 				this.parts.items.runningIn(live, imp.id);
-				log("info", "import_started", { importId: imp.id, records: records.length, destinations: groups.size });
+				// Its first look, and those of the imports not looked at yet, when the engine should be done with them.
+				const doneAt = this.replan(now).get(imp.id)!;
+				log("info", "import_started", {
+					importId: imp.id,
+					records: records.length,
+					destinations: groups.size,
+					enginePerSecond: Math.round(this.engine.perMs * 1000),
+					doneInMs: Math.round(doneAt - now),
+				});
 				return "sent";
 			}
 			case "too_large": {
@@ -213,12 +237,6 @@ export class BulkImports extends BulkSender {
 				this.parts.items.backToWaiting(live, live[0]!.part);
 				return leaseUntil;
 		}
-	}
-
-	/** When an import of `records` should be done at the assumed pace (on the configured clock): a first look then. */
-	private firstPollMs(records: number): number {
-		const perSecond = ASSUMED_RECORDS_PER_SECOND * (3600 / this.cfg.OUTREACH_RATE_WINDOW_SECONDS);
-		return Math.max(1_000, Math.min(this.leaseMs / 3, (records / perSecond) * 1000));
 	}
 
 	// ─── polling ───
@@ -263,7 +281,19 @@ export class BulkImports extends BulkSender {
 		const { res, imp } = await getImport(this.cfg.OUTREACH_API_BASE, access.token, row.id, this.timeoutMs);
 		this.spent(call.grantId, res);
 		const now = Date.now();
-		if (imp && importFinished(imp)) return this.finish(row, imp);
+		this.sql.exec(`UPDATE imports_running SET looked = 1 WHERE id = ?`, row.id);
+		const engine = this.engine;
+		if (imp && importFinished(imp)) {
+			// Outreach's own creation and finish times when it gives them; ours (sent, seen finished) otherwise.
+			const created = outreachTime(imp.createdAt);
+			const finished = outreachTime(imp.stateChangedAt) ?? outreachTime(imp.updatedAt);
+			if (created !== undefined && finished !== undefined) engine.learn(row.total, created, finished);
+			else engine.learn(row.total, row.started_at, now);
+			this.renewOthers(row);
+			const next = this.finish(row, imp);
+			this.replan(Date.now());
+			return next;
+		}
 		const said = classifyBulk(res, now);
 		if (said.kind === "rate_limited") this.parts.budget().pause(said.until);
 		if (said.kind === "refresh") await this.parts.tokens.accessToken(row.owner, access.token);
@@ -279,8 +309,31 @@ export class BulkImports extends BulkSender {
 		}
 		if (row.lease_until <= now)
 			return this.abandon(row, imp ? `it made no progress for ${Math.round(this.leaseMs / 1000)} s (state '${imp.state}')` : "its state could not be learned");
-		const sinceStart = now - row.started_at;
-		return this.reschedule(row, Math.min(row.lease_until - 500, now + Math.max(1_000, Math.min(sinceStart, this.leaseMs / 3))));
+		// It moved: Outreach is working through our imports. The next look when the engine should be done with it.
+		if (imp && seenOf(imp) !== row.seen) this.renewOthers(row);
+		const plannedAt = this.replan(now).get(row.id) ?? now;
+		return this.reschedule(row, this.againAt(plannedAt, now, row.started_at, row.lease_until - 500));
+	}
+
+	/**
+	 * Plans every running import from `now` (./engine.ts `planAhead`, each with all its records: an import says
+	 * nothing of how far it got): those not looked at yet are first looked at when they should be done, and the
+	 * engine's `freeAt` follows.
+	 */
+	private replan(now: number): Map<number, number> {
+		const engine = this.engine;
+		const rows = this.sql.exec<ImportRow>(`SELECT * FROM imports_running ORDER BY started_at, id`).toArray();
+		const { doneAt, freeAt } = planAhead(now, rows.map((r) => ({ id: r.id, units: r.total })), engine.perMs);
+		for (const r of rows)
+			if (r.looked === 0) this.reschedule(r, this.firstLookAt(doneAt.get(r.id)!, now, r.lease_until));
+		engine.replanned(freeAt);
+		return doneAt;
+	}
+
+	/** A look saw `row` move or finish: the other running imports keep their fields a lease from now; they wait their turn. */
+	private renewOthers(row: ImportRow): void {
+		const until = Date.now() + this.leaseMs;
+		for (const r of this.sql.exec<ImportRow>(`SELECT * FROM imports_running WHERE id != ? AND lease_until < ?`, row.id, until).toArray()) this.renewLease(r, until);
 	}
 
 	/** A finished import: without failures, delivered; with failures, the failed records are found (then: come back now). */

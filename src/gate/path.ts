@@ -12,8 +12,8 @@ import { BULK_SCOPES, IMPORT_SCOPES } from "../outreach/oauth";
  *   an update and lands in about a second; bulk costs a few calls for a thousand updates but lands after
  *   Outreach's background work. So PATCH while the waiting work drains within the current window, bulk when it
  *   does not.
- * - When a bulk group goes (`groupReady`): as soon as it is full, or has stopped filling; never after a fixed
- *   share of the window.
+ * - When a bulk group goes (`groupReady`): as soon as it is full, or has stopped filling; while it fills, not
+ *   before Outreach's engine is about done with our earlier jobs; never after a fixed share of the window.
  */
 export type DeliveryPath = { path: "patch" | "bulk"; reason: string };
 
@@ -103,14 +103,33 @@ export function gatherMs(windowSeconds: number): number {
 /** A bulk group that stopped receiving writes this long ago has stopped filling. */
 export const FILL_QUIET_MS = 1_500;
 
+/** How long before the engine should be free a held group goes: its request's turnaround, so the engine does not idle. */
+export const ENGINE_LEAD_MS = 500;
+
+/**
+ * A group this large goes even while the engine is busy: a request and a look for a thousand writes is 0.2 % of
+ * a call each, and waiting for more would only delay its writes — and, one field's group after another, the
+ * other fields of the same prospects.
+ */
+export const ENOUGH_TO_GO = 1_000;
+
 /**
  * When a bulk group may go: now when it is full, has stopped filling, or has gathered as long as it may;
- * otherwise the moment one of these becomes true.
+ * otherwise the moment one of these becomes true. While our own earlier jobs keep Outreach's engine busy
+ * (`engine.freeAt`, ./engine.ts), a small group still filling keeps gathering until the engine is about free —
+ * sent sooner, it would only wait behind them in Outreach, locked and looked at — but never past
+ * `engine.holdUntil`, nor once it has ENOUGH_TO_GO writes.
  */
-export function groupReady(group: { size: number; max: number; oldestAt: number; newestAt: number }, now: number, windowSeconds: number): true | number {
+export function groupReady(
+	group: { size: number; max: number; oldestAt: number; newestAt: number },
+	now: number,
+	windowSeconds: number,
+	engine?: { freeAt: number; holdUntil: number },
+): true | number {
 	if (group.size >= group.max) return true;
 	const quietAt = group.newestAt + FILL_QUIET_MS;
-	const capAt = group.oldestAt + gatherMs(windowSeconds);
+	let capAt = group.oldestAt + gatherMs(windowSeconds);
+	if (engine && group.size < ENOUGH_TO_GO) capAt = Math.max(capAt, Math.min(engine.freeAt - ENGINE_LEAD_MS, engine.holdUntil));
 	const at = Math.min(quietAt, capAt);
 	return at <= now ? true : at;
 }

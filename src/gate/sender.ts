@@ -113,12 +113,39 @@ export abstract class BulkSender {
 		return halved;
 	}
 
+	/** Adds a column that tables made by an older gate lack. */
+	protected addColumn(table: string, column: string, type: string): void {
+		const columns = new Set(this.sql.exec<{ name: string }>(`PRAGMA table_info(${table})`).toArray().map((c) => c.name));
+		if (!columns.has(column)) this.sql.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${type}`);
+	}
+
+	/**
+	 * When to look first at a job that should be done at `doneAt` (./engine.ts): a little after, so the look
+	 * finds it done; within its lease, so a job that runs is renewed in time.
+	 */
+	protected firstLookAt(doneAt: number, now: number, leaseUntil: number): number {
+		return Math.min(now + Math.max(250, (doneAt - now) * 1.05 + 100), leaseUntil - 1_000);
+	}
+
+	/**
+	 * When to look again at a job that is not done: when the plan says it should be, while the plan points ahead;
+	 * once the plan is overrun (the engine is slower than it showed, or busy with others' work), at growing
+	 * intervals from the job's start. Never after `latest` (its lease's end).
+	 */
+	protected againAt(plannedAt: number, now: number, startedAt: number, latest: number): number {
+		const at = plannedAt > now + 1_000 ? plannedAt : now + Math.max(1_000, Math.min(now - startedAt, this.leaseMs / 3));
+		return Math.min(at, latest);
+	}
+
 	protected abstract send(now: number): Promise<number | null>;
 	protected abstract poll(now: number): Promise<number | null>;
 
-	/** Sends what is ready and polls what runs; answers when to come back (null: idle). */
+	/** Polls what runs and sends what is ready; answers when to come back (null: idle). */
 	async run(now: number): Promise<number | null> {
-		const nextSend = await this.send(now);
+		// Polls first: a look that finds the engine free sooner than planned lets held groups go in the same round;
+		// and again after sending, which answers (at least) when the jobs just sent are first looked at.
+		await this.poll(now);
+		const nextSend = await this.send(Date.now());
 		const nextPoll = await this.poll(Date.now());
 		const times = [nextSend, nextPoll].filter((t): t is number => t !== null);
 		return times.length ? Math.min(...times) : null;

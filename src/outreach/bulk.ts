@@ -15,6 +15,11 @@ export const Batch = z.object({
 	total: z.number().int().nonnegative(),
 	pending: z.number().int().nonnegative(),
 	failures: z.number().int().nonnegative(),
+	// Outreach's own times (ISO 8601), read to learn its pace; never required.
+	createdAt: z.string().nullish().catch(null),
+	startedAt: z.string().nullish().catch(null),
+	finishedAt: z.string().nullish().catch(null),
+	updatedAt: z.string().nullish().catch(null),
 });
 export type Batch = z.infer<typeof Batch>;
 

@@ -16,6 +16,7 @@ export const OutreachImport = z.object({
 	total: z.number().int().nonnegative().optional(),
 	failures: z.number().int().nonnegative().default(0),
 	errorReason: z.string().nullish(),
+	createdAt: z.string().nullish().catch(null),
 	stateChangedAt: z.string().nullish(),
 	updatedAt: z.string().nullish(),
 	failedRecords: z

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { bulkCarries, bulkWays, FILL_QUIET_MS, gatherMs, groupReady, pathForBacklog, type Backlog } from "../../src/gate/path";
+import { bulkCarries, bulkWays, ENGINE_LEAD_MS, ENOUGH_TO_GO, FILL_QUIET_MS, gatherMs, groupReady, pathForBacklog, type Backlog } from "../../src/gate/path";
 
 /** The rules for which way a destination's writes go (src/gate/path.ts), as pure functions. */
 
@@ -69,5 +69,22 @@ describe("a bulk group waits only while it is still filling", () => {
 		expect(gatherMs(10)).toBe(1_500);
 		// Writes keep joining: it goes when the cap is reached, not a quarter window (15 minutes) later.
 		expect(groupReady({ size: 10, max: 1000, oldestAt: now - 30_000, newestAt: now }, now, 3600)).toBe(true);
+	});
+
+	it("while our earlier jobs keep Outreach's engine busy, keeps filling past its cap until the engine is about free, at most until its hold ends", () => {
+		// Writes keep joining, and it has gathered as long as it may on its own.
+		const filling = { size: 10, max: 1000, oldestAt: now - 30_000, newestAt: now };
+		expect(groupReady(filling, now, 3600)).toBe(true);
+		// The engine is busy for 20 s more: it waits while writes keep joining (each one moves its quiet moment on).
+		expect(groupReady(filling, now, 3600, { freeAt: now + 20_000, holdUntil: now + 60_000 })).toBe(now + FILL_QUIET_MS);
+		expect(groupReady({ ...filling, newestAt: now + 19_000 }, now + 19_000, 3600, { freeAt: now + 20_000, holdUntil: now + 60_000 })).toBe(now + 20_000 - ENGINE_LEAD_MS);
+		expect(groupReady(filling, now, 3600, { freeAt: now + 20_000, holdUntil: now + 500 })).toBe(now + 500);
+		// An engine about free, or free already: the group's own cap.
+		expect(groupReady(filling, now, 3600, { freeAt: now + ENGINE_LEAD_MS, holdUntil: now + 60_000 })).toBe(true);
+		// It does not hold a group that stopped filling, nor a full one.
+		expect(groupReady({ ...filling, newestAt: now - FILL_QUIET_MS }, now, 3600, { freeAt: now + 20_000, holdUntil: now + 60_000 })).toBe(true);
+		expect(groupReady({ ...filling, size: 1000 }, now, 3600, { freeAt: now + 20_000, holdUntil: now + 60_000 })).toBe(true);
+		// Nor one large enough that waiting saves next to nothing: it goes at its own cap, and queues in Outreach.
+		expect(groupReady({ ...filling, size: ENOUGH_TO_GO, max: 10_000 }, now, 3600, { freeAt: now + 20_000, holdUntil: now + 60_000 })).toBe(true);
 	});
 });
