@@ -1,7 +1,7 @@
 import { log } from "../platform/log";
 import { count } from "../platform/metrics";
 import { batchEnded, batchItems, bulkModify, cancelBatch, getBatch, type Batch, type BatchItem } from "../outreach/bulk";
-import { assumedPerMs, OutreachEngine, outreachTime, planAhead } from "./engine";
+import { assumedPerMs, OutreachEngine, outreachTime } from "./engine";
 import { classifyBulk, fieldFailureReason } from "../outreach/outcome";
 import { fieldOf, settleItems, type BulkItems, type ItemRow } from "./items";
 import { groupReady } from "./path";
@@ -35,8 +35,6 @@ type BatchRow = {
 	last_pending: number;
 	last_polled_at: number;
 	total: number;
-	/** 1 once looked at since it was sent: until then its next look follows the engine's plan (./engine.ts). */
-	looked: number;
 };
 
 /** The local Outreach's default pace for a batch's items (reference/outreach-bulk.md: not published). */
@@ -72,11 +70,8 @@ export class BulkDelivery extends BulkSender {
 		super(storage, env, parts);
 		this.sql.exec(`
 			CREATE TABLE IF NOT EXISTS bulk_batches (id INTEGER PRIMARY KEY, owner TEXT NOT NULL, grant_id INTEGER NOT NULL, started_at INTEGER NOT NULL,
-				lease_until INTEGER NOT NULL, next_poll_at INTEGER NOT NULL, last_pending INTEGER NOT NULL, last_polled_at INTEGER NOT NULL, total INTEGER NOT NULL,
-				looked INTEGER NOT NULL DEFAULT 0);
+				lease_until INTEGER NOT NULL, next_poll_at INTEGER NOT NULL, last_pending INTEGER NOT NULL, last_polled_at INTEGER NOT NULL, total INTEGER NOT NULL);
 		`);
-		// Batches a gate sent before it planned looks keep the schedule they have.
-		this.addColumn("bulk_batches", "looked", "INTEGER NOT NULL DEFAULT 1");
 	}
 
 	/** Outreach's engine for this user's batches. */
@@ -102,7 +97,7 @@ export class BulkDelivery extends BulkSender {
 		let comeBack: number | null = null;
 		const soonest = (t: number) => (comeBack = comeBack === null ? t : Math.min(comeBack, t));
 		const running = this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM bulk_batches`).one().n > 0;
-		const freeAt = this.engine.freeAt;
+		const freeAt = this.engine.freeAt(now);
 		for (const items of groups.values()) {
 			// A group waits for more of its writes only while it is still filling (and our batches keep the engine busy).
 			const oldestAt = Math.min(...items.map((i) => i.queued_at));
@@ -186,23 +181,22 @@ export class BulkDelivery extends BulkSender {
 					return "sent";
 				}
 				const sentAt = Date.now();
+				const engine = this.engine;
+				const doneAt = engine.sent(batch.pending, sentAt);
 				this.sql.exec(
-					`INSERT OR REPLACE INTO bulk_batches (id, owner, grant_id, started_at, lease_until, next_poll_at, last_pending, last_polled_at, total, looked)
-					 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)`,
+					`INSERT OR REPLACE INTO bulk_batches (id, owner, grant_id, started_at, lease_until, next_poll_at, last_pending, last_polled_at, total)
+					 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 					batch.id,
 					owner,
 					grantId,
 					now,
 					leaseUntil,
-					sentAt, // planned below
+					this.firstLookAt(doneAt, sentAt, sentAt, leaseUntil),
 					batch.pending,
 					sentAt,
 					batch.total,
 				);
 				this.parts.items.runningIn(live, batch.id);
-				// Its first look, and those of the batches not looked at yet, when the engine should be done with them.
-				const doneAt = this.replan(sentAt).get(batch.id)!;
-				const engine = this.engine;
 				log("info", "bulk_batch_started", {
 					batchId: batch.id,
 					field,
@@ -281,19 +275,20 @@ export class BulkDelivery extends BulkSender {
 		const { res, batch } = await getBatch(this.cfg.OUTREACH_API_BASE, access.token, b.id, this.timeoutMs);
 		this.spent(call.grantId, res);
 		const now = Date.now();
-		this.sql.exec(`UPDATE bulk_batches SET looked = 1 WHERE id = ?`, b.id);
 		const engine = this.engine;
 		if (batch && batchEnded(batch)) {
 			if (batch.state === "finished") {
 				// Outreach's own start and finish times when it gives them; ours (sent, seen finished) otherwise.
 				const started = outreachTime(batch.startedAt) ?? outreachTime(batch.createdAt);
 				const finished = outreachTime(batch.finishedAt) ?? outreachTime(batch.updatedAt);
-				if (started !== undefined && finished !== undefined) engine.learn(batch.total, started, finished);
-				else engine.learn(batch.total, b.started_at, now);
+				const others = this.sql.exec<{ n: number; started: number }>(`SELECT COUNT(*) AS n, COUNT(*) FILTER (WHERE last_pending < total) AS started FROM bulk_batches WHERE id != ?`, b.id).one();
+				const o = { lastOfPeriod: others.n === 0, sideBySide: others.started > 0 };
+				if (started !== undefined && finished !== undefined) engine.learn(batch.total, started, finished, o);
+				else engine.learn(batch.total, b.started_at, now, o);
 			}
 			if (batch.state === "finished") this.renewOthers(b);
 			const next = await this.finish(b, batch, access.token);
-			this.replan(Date.now());
+			if (this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM bulk_batches`).one().n === 0) engine.idle(Date.now());
 			return next;
 		}
 		if (batch && batch.pending < b.last_pending) {
@@ -301,37 +296,22 @@ export class BulkDelivery extends BulkSender {
 			const leaseUntil = now + this.leaseMs;
 			this.parts.versions.renew(b.grant_id, leaseUntil);
 			this.sql.exec(`UPDATE bulk_batches SET lease_until = ?, last_pending = ?, last_polled_at = ? WHERE id = ?`, leaseUntil, batch.pending, now, b.id);
-			// At the pace this batch showed since the last look when it was running all along (it had started by
-			// then), or the engine's learnt pace if slower — the engine's pace varies with its load, and a look that
-			// comes too early costs a call and another look. Before the pace is learnt, at what the batch showed.
+			// At the pace this batch showed since the last look, or the engine's if slower: side by side, a batch gets
+			// a share of the engine; one after another, all of it once started.
 			const shown = Math.max(1e-6, (b.last_pending - batch.pending) / Math.max(1, now - b.last_polled_at));
-			const runningAllAlong = b.last_pending < b.total;
-			const perMs = !engine.learnt ? shown : runningAllAlong ? Math.min(engine.perMs, shown) : engine.perMs;
 			this.renewOthers(b);
-			this.replan(now);
-			return this.reschedule(b, Math.max(now + 250, Math.min(now + (batch.pending / perMs) * 1.05 + 100, leaseUntil - 1_000)));
+			// And not sooner than the time since the last look: a batch whose share keeps shrinking (more jobs side by
+			// side) is looked at a few times, not ever more often.
+			const at = now + Math.max((batch.pending / Math.min(engine.perMs, shown)) * 1.05 + 100, now - b.last_polled_at);
+			return this.reschedule(b, Math.max(now + 250, Math.min(at, leaseUntil - 1_000)));
 		}
 		const said = classifyBulk(res, now);
 		if (said.kind === "rate_limited") this.parts.budget().pause(said.until);
 		// No progress, or no readable answer: the lease runs out, then the batch is cancelled.
 		if (b.lease_until <= now) return this.abandon(b, batch ? `it made no progress for ${Math.round(this.leaseMs / 1000)} s (state '${batch.state}')` : "its state could not be learned");
-		// Not started yet: it waits for what Outreach still has of ours; the next look when it should be done.
-		const plannedAt = this.replan(now).get(b.id) ?? now;
-		return this.reschedule(b, this.againAt(plannedAt, now, b.started_at, b.lease_until));
-	}
-
-	/**
-	 * Plans every running batch from `now` (./engine.ts `planAhead`, each with its items left as last seen): those
-	 * not looked at yet are first looked at when they should be done, and the engine's `freeAt` follows.
-	 */
-	private replan(now: number): Map<number, number> {
-		const engine = this.engine;
-		const rows = this.sql.exec<BatchRow>(`SELECT * FROM bulk_batches ORDER BY started_at, id`).toArray();
-		const { doneAt, freeAt } = planAhead(now, rows.map((r) => ({ id: r.id, units: r.last_pending })), engine.perMs);
-		for (const r of rows)
-			if (r.looked === 0) this.reschedule(r, this.firstLookAt(doneAt.get(r.id)!, now, r.lease_until));
-		engine.replanned(freeAt);
-		return doneAt;
+		// Not started yet: it waits behind what Outreach still has of ours sent before it (as last seen: at most that).
+		const ahead = this.sql.exec<{ n: number | null }>(`SELECT SUM(last_pending) AS n FROM bulk_batches WHERE (started_at, id) <= (?, ?)`, b.started_at, b.id).one().n ?? 0;
+		return this.reschedule(b, this.againAt(now + ahead / engine.perMs, now, b.started_at, b.lease_until));
 	}
 
 	/**

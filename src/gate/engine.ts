@@ -8,46 +8,37 @@
  * - the pace is the units of our finished jobs over the time the engine was busy with them — the union of their
  *   spans, from start (or creation) to finish, on Outreach's own clock — so jobs run side by side are not
  *   counted twice, and a job queued behind another is not counted as slow;
- * - `freeAt` is when, on our clock, the engine should have applied everything we sent.
+ * - the backlog is what the engine still has of ours: what we sent, less what the pace applied since; the
+ *   engine is free of our work at `freeAt`.
  *
  * What it is for: sending a group while our own jobs keep the engine busy only queues it behind them in
  * Outreach, its fields locked and looked at, while here it could still be gathering (./path.ts `groupReady`);
- * and a job is first looked at when it should be done, not soon after it was sent.
+ * and a job is first looked at when it should be done — after the backlog sent before it and its own units,
+ * exact when the engine goes one job after another; side by side, a job not done by then is looked at again
+ * at the pace it showed (./bulk.ts, ./imports.ts).
  */
 
-/** What is kept under the engine's key: decayed sums, so the pace follows the engine as it changes. */
-type State = { units: number; busyMs: number; coveredUntil: number; freeAt: number };
+/**
+ * What is kept under the engine's key: decayed sums, so the pace follows the engine as it changes; the current
+ * busy period's own sums (`period*`: since the engine last had none of our jobs); and `floorPerMs`, the pace the
+ * last whole busy period showed.
+ */
+type State = {
+	units: number;
+	busyMs: number;
+	coveredUntil: number;
+	periodUnits?: number;
+	periodBusyMs?: number;
+	floorPerMs?: number;
+	/** The last finished job ran beside others of ours that had started: a busy period's jobs finish together. */
+	sideBySide?: boolean;
+	/** Units of ours the engine had left at `backlogAt` (our clock). */
+	backlog?: number;
+	backlogAt?: number;
+};
 
 /** How much of the past a new finished job's busy time leaves in the pace (about the last few jobs count). */
 const DECAY = 0.7;
-
-/** A job still running: its units left, as last seen. */
-export type EngineJob = { id: number; units: number };
-
-/**
- * When each of `jobs` (running, in the order sent) should be done, from `from` at `perMs` units a millisecond,
- * and when all should: the engine's `freeAt`. Whether Outreach works through an org's jobs one after another or
- * side by side is not published, so a job is planned at the later of the two: after the jobs sent before it
- * (one after another), and after its share of every job's work (side by side: each job is done once the engine
- * applied as many units of every other job as it has itself). A look then never comes early under either.
- */
-export function planAhead(from: number, jobs: readonly EngineJob[], perMs: number): { doneAt: Map<number, number>; freeAt: number } {
-	// Side by side, with the jobs' units sorted: a job's share is the units of the smaller ones, plus its own for each larger one.
-	const sorted = jobs.map((j) => j.units).sort((a, b) => a - b);
-	const shares = new Map<number, number>();
-	let below = 0;
-	sorted.forEach((u, i) => {
-		if (!shares.has(u)) shares.set(u, below + u * (sorted.length - i));
-		below += u;
-	});
-	const doneAt = new Map<number, number>();
-	let inOrder = 0;
-	for (const j of jobs) {
-		inOrder += j.units;
-		doneAt.set(j.id, from + Math.max(inOrder, shares.get(j.units)!) / perMs);
-	}
-	return { doneAt, freeAt: from + below / perMs };
-}
 
 /** A time Outreach answered (ISO 8601), in epoch ms; undefined when absent or unreadable. */
 export function outreachTime(at: string | null | undefined): number | undefined {
@@ -64,7 +55,7 @@ export class OutreachEngine {
 	) {}
 
 	private get state(): State {
-		return (this.kv.get(this.key) as State | undefined) ?? { units: 0, busyMs: 0, coveredUntil: 0, freeAt: 0 };
+		return (this.kv.get(this.key) as State | undefined) ?? { units: 0, busyMs: 0, coveredUntil: 0 };
 	}
 
 	private save(s: State): void {
@@ -76,34 +67,69 @@ export class OutreachEngine {
 		return this.state.units > 0;
 	}
 
-	/** Units a millisecond: learnt from finished jobs, or the assumed pace before any. */
+	/**
+	 * Units a millisecond. Run one after another, finished jobs read the pace right at once. Run side by side,
+	 * they finish together near the end of a busy period, and until then the finished ones read slow (their
+	 * spans hold the others' work too): the pace is then never taken below what the last whole busy period
+	 * showed (the assumed pace before one ended).
+	 */
 	get perMs(): number {
 		const s = this.state;
-		return s.units > 0 ? s.units / Math.max(1, s.busyMs) : this.assumedPerMs;
+		const floor = s.floorPerMs ?? this.assumedPerMs;
+		if (s.units <= 0) return floor;
+		const read = s.units / Math.max(1, s.busyMs);
+		return s.sideBySide ? Math.max(floor, read) : read;
+	}
+
+	/** The units of ours the engine should still have at `now`. */
+	backlog(now: number): number {
+		const s = this.state;
+		return Math.max(0, (s.backlog ?? 0) - this.perMs * Math.max(0, now - (s.backlogAt ?? now)));
 	}
 
 	/** When the engine should have applied everything we sent (our clock). */
-	get freeAt(): number {
-		return this.state.freeAt;
+	freeAt(now: number): number {
+		return now + this.backlog(now) / this.perMs;
 	}
 
-	/** What the engine still has of ours, as last seen: it should be free at `freeAt`. */
-	replanned(freeAt: number): void {
-		this.save({ ...this.state, freeAt });
+	/** A job of `units` sent at `now`: when it should be done, after the backlog sent before it. */
+	sent(units: number, now: number): number {
+		const ahead = this.backlog(now);
+		this.save({ ...this.state, backlog: ahead + units, backlogAt: now });
+		return now + (ahead + units) / this.perMs;
+	}
+
+	/** None of our jobs is running any more: the engine has nothing of ours. */
+	idle(now: number): void {
+		this.save({ ...this.state, backlog: 0, backlogAt: now });
 	}
 
 	/**
 	 * A job of ours finished: `units` applied between `startedAt` (its start, or its creation when Outreach gives
 	 * no start) and `finishedAt`, on one clock. Only the part of that span not already counted is busy time.
+	 * `lastOfPeriod`: no other job of ours is running, so the busy period's pace is known whole; `sideBySide`:
+	 * others of ours that had started were running when it finished.
 	 */
-	learn(units: number, startedAt: number, finishedAt: number): void {
+	learn(units: number, startedAt: number, finishedAt: number, o: { lastOfPeriod: boolean; sideBySide: boolean }): void {
 		if (!(units > 0) || !(finishedAt >= startedAt)) return;
 		const s = this.state;
 		const busy = Math.max(0, finishedAt - Math.max(startedAt, s.coveredUntil));
 		// The past fades only as new busy time is counted: a job run inside spans already counted adds its units
 		// to the time they were counted with.
 		const keep = busy > 0 ? DECAY : 1;
-		this.save({ ...s, units: s.units * keep + units, busyMs: s.busyMs * keep + busy, coveredUntil: Math.max(s.coveredUntil, finishedAt) });
+		const periodUnits = (s.periodUnits ?? 0) + units;
+		const periodBusyMs = (s.periodBusyMs ?? 0) + busy;
+		const ended = o.lastOfPeriod && periodBusyMs > 0;
+		this.save({
+			...s,
+			units: s.units * keep + units,
+			busyMs: s.busyMs * keep + busy,
+			coveredUntil: Math.max(s.coveredUntil, finishedAt),
+			sideBySide: o.sideBySide,
+			periodUnits: ended ? 0 : periodUnits,
+			periodBusyMs: ended ? 0 : periodBusyMs,
+			...(ended ? { floorPerMs: periodUnits / periodBusyMs } : {}),
+		});
 	}
 }
 

@@ -3,7 +3,7 @@ import { count } from "../platform/metrics";
 import { bulkUpsert, getImport, importFinished, type ImportRecord, type OutreachImport } from "../outreach/imports";
 import { classifyBulk } from "../outreach/outcome";
 import { REFUSED_FALLBACK_MS } from "./bulk";
-import { assumedPerMs, OutreachEngine, outreachTime, planAhead } from "./engine";
+import { assumedPerMs, OutreachEngine, outreachTime } from "./engine";
 import { fieldOf, settleItems, type BulkItems, type ItemRow } from "./items";
 import { groupReady } from "./path";
 import { BulkSender, byDestination, type SenderParts } from "./sender";
@@ -39,8 +39,6 @@ type ImportRow = {
 	seen: string;
 	last_progress_at: number;
 	total: number;
-	/** 1 once looked at since it was sent: until then its next look follows the engine's plan (./engine.ts). */
-	looked: number;
 };
 
 /** Outreach's pace for imports is unpublished; the local Outreach's pessimistic default, on the configured clock. */
@@ -53,11 +51,8 @@ export class BulkImports extends BulkSender {
 		super(storage, env, parts);
 		this.sql.exec(`
 			CREATE TABLE IF NOT EXISTS imports_running (id INTEGER PRIMARY KEY, owner TEXT NOT NULL, grant_id INTEGER NOT NULL, started_at INTEGER NOT NULL,
-				lease_until INTEGER NOT NULL, next_poll_at INTEGER NOT NULL, seen TEXT NOT NULL, last_progress_at INTEGER NOT NULL, total INTEGER NOT NULL,
-				looked INTEGER NOT NULL DEFAULT 0);
+				lease_until INTEGER NOT NULL, next_poll_at INTEGER NOT NULL, seen TEXT NOT NULL, last_progress_at INTEGER NOT NULL, total INTEGER NOT NULL);
 		`);
-		// Imports a gate sent before it planned looks keep the schedule they have.
-		this.addColumn("imports_running", "looked", "INTEGER NOT NULL DEFAULT 1");
 	}
 
 	/** Outreach's engine for this user's imports. */
@@ -100,7 +95,7 @@ export class BulkImports extends BulkSender {
 		for (const i of fresh) (byProspect.get(i.prospect_id) ?? byProspect.set(i.prospect_id, []).get(i.prospect_id)!).push(i);
 		const records = [...byProspect.values()];
 		const running = this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM imports_running`).one().n > 0;
-		const freeAt = this.engine.freeAt;
+		const freeAt = this.engine.freeAt(now);
 		let start = 0;
 		while (start < records.length) {
 			const max = this.maxRecords;
@@ -173,27 +168,27 @@ export class BulkImports extends BulkSender {
 					return "sent";
 				}
 				const now = Date.now();
+				const engine = this.engine;
+				const doneAt = engine.sent(records.length, now);
 				this.sql.exec(
-					`INSERT OR REPLACE INTO imports_running (id, owner, grant_id, started_at, lease_until, next_poll_at, seen, last_progress_at, total, looked)
-					 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)`,
+					`INSERT OR REPLACE INTO imports_running (id, owner, grant_id, started_at, lease_until, next_poll_at, seen, last_progress_at, total)
+					 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 					imp.id,
 					owner,
 					grantId,
 					now,
 					leaseUntil,
-					now, // planned below
+					this.firstLookAt(doneAt, now, now, leaseUntil),
 					seenOf(imp),
 					now,
 					records.length,
 				);
 				this.parts.items.runningIn(live, imp.id);
-				// Its first look, and those of the imports not looked at yet, when the engine should be done with them.
-				const doneAt = this.replan(now).get(imp.id)!;
 				log("info", "import_started", {
 					importId: imp.id,
 					records: records.length,
 					destinations: groups.size,
-					enginePerSecond: Math.round(this.engine.perMs * 1000),
+					enginePerSecond: Math.round(engine.perMs * 1000),
 					doneInMs: Math.round(doneAt - now),
 				});
 				return "sent";
@@ -281,17 +276,20 @@ export class BulkImports extends BulkSender {
 		const { res, imp } = await getImport(this.cfg.OUTREACH_API_BASE, access.token, row.id, this.timeoutMs);
 		this.spent(call.grantId, res);
 		const now = Date.now();
-		this.sql.exec(`UPDATE imports_running SET looked = 1 WHERE id = ?`, row.id);
 		const engine = this.engine;
 		if (imp && importFinished(imp)) {
 			// Outreach's own creation and finish times when it gives them; ours (sent, seen finished) otherwise.
 			const created = outreachTime(imp.createdAt);
 			const finished = outreachTime(imp.stateChangedAt) ?? outreachTime(imp.updatedAt);
-			if (created !== undefined && finished !== undefined) engine.learn(row.total, created, finished);
-			else engine.learn(row.total, row.started_at, now);
+			const others = this.sql
+				.exec<{ n: number; started: number }>(`SELECT COUNT(*) AS n, COUNT(*) FILTER (WHERE last_progress_at > started_at) AS started FROM imports_running WHERE id != ?`, row.id)
+				.one();
+			const o = { lastOfPeriod: others.n === 0, sideBySide: others.started > 0 };
+			if (created !== undefined && finished !== undefined) engine.learn(row.total, created, finished, o);
+			else engine.learn(row.total, row.started_at, now, o);
 			this.renewOthers(row);
 			const next = this.finish(row, imp);
-			this.replan(Date.now());
+			if (this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM imports_running`).one().n === 0) engine.idle(Date.now());
 			return next;
 		}
 		const said = classifyBulk(res, now);
@@ -309,25 +307,11 @@ export class BulkImports extends BulkSender {
 		}
 		if (row.lease_until <= now)
 			return this.abandon(row, imp ? `it made no progress for ${Math.round(this.leaseMs / 1000)} s (state '${imp.state}')` : "its state could not be learned");
-		// It moved: Outreach is working through our imports. The next look when the engine should be done with it.
+		// It moved: Outreach is working through our imports. Not done: the next look when all of ours running should
+		// be (an import says nothing of how far it got), which holds whether they go one after another or side by side.
 		if (imp && seenOf(imp) !== row.seen) this.renewOthers(row);
-		const plannedAt = this.replan(now).get(row.id) ?? now;
-		return this.reschedule(row, this.againAt(plannedAt, now, row.started_at, row.lease_until - 500));
-	}
-
-	/**
-	 * Plans every running import from `now` (./engine.ts `planAhead`, each with all its records: an import says
-	 * nothing of how far it got): those not looked at yet are first looked at when they should be done, and the
-	 * engine's `freeAt` follows.
-	 */
-	private replan(now: number): Map<number, number> {
-		const engine = this.engine;
-		const rows = this.sql.exec<ImportRow>(`SELECT * FROM imports_running ORDER BY started_at, id`).toArray();
-		const { doneAt, freeAt } = planAhead(now, rows.map((r) => ({ id: r.id, units: r.total })), engine.perMs);
-		for (const r of rows)
-			if (r.looked === 0) this.reschedule(r, this.firstLookAt(doneAt.get(r.id)!, now, r.lease_until));
-		engine.replanned(freeAt);
-		return doneAt;
+		const left = this.sql.exec<{ n: number | null }>(`SELECT SUM(total) AS n FROM imports_running`).one().n ?? row.total;
+		return this.reschedule(row, this.againAt(now + left / engine.perMs, now, row.started_at, row.lease_until - 500));
 	}
 
 	/** A look saw `row` move or finish: the other running imports keep their fields a lease from now; they wait their turn. */

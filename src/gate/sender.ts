@@ -120,20 +120,23 @@ export abstract class BulkSender {
 	}
 
 	/**
-	 * When to look first at a job that should be done at `doneAt` (./engine.ts): a little after, so the look
-	 * finds it done; within its lease, so a job that runs is renewed in time.
+	 * When to look first at a job sent at `sentAt` that should be done at `doneAt` (./engine.ts): a little after,
+	 * so the look finds it done; within its lease, so a job that runs is renewed in time — and within its first
+	 * lease whatever renewed it since, so a plan that is off is found out within a lease.
 	 */
-	protected firstLookAt(doneAt: number, now: number, leaseUntil: number): number {
-		return Math.min(now + Math.max(250, (doneAt - now) * 1.05 + 100), leaseUntil - 1_000);
+	protected firstLookAt(doneAt: number, now: number, sentAt: number, leaseUntil: number): number {
+		return Math.max(now, Math.min(now + Math.max(250, (doneAt - now) * 1.05 + 100), leaseUntil - 1_000, sentAt + this.leaseMs - 1_000));
 	}
 
 	/**
 	 * When to look again at a job that is not done: when the plan says it should be, while the plan points ahead;
 	 * once the plan is overrun (the engine is slower than it showed, or busy with others' work), at growing
-	 * intervals from the job's start. Never after `latest` (its lease's end).
+	 * intervals from the job's start. Within a lease from now whatever the plan says (a plan that is off is found
+	 * out), and never after `latest` (its lease's end).
 	 */
 	protected againAt(plannedAt: number, now: number, startedAt: number, latest: number): number {
-		const at = plannedAt > now + 1_000 ? plannedAt : now + Math.max(1_000, Math.min(now - startedAt, this.leaseMs / 3));
+		const backoff = now + Math.max(1_000, Math.min(now - startedAt, this.leaseMs / 3));
+		const at = plannedAt > now + 1_000 ? Math.min(plannedAt, now + this.leaseMs) : backoff;
 		return Math.min(at, latest);
 	}
 
