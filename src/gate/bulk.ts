@@ -285,8 +285,8 @@ export class BulkDelivery extends BulkSender {
 				const o = { lastOfPeriod: others.n === 0, sideBySide: others.started > 0 };
 				if (started !== undefined && finished !== undefined) engine.learn(batch.total, started, finished, o);
 				else engine.learn(batch.total, b.started_at, now, o);
+				this.renewOthers(b);
 			}
-			if (batch.state === "finished") this.renewOthers(b);
 			const next = await this.finish(b, batch, access.token);
 			if (this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM bulk_batches`).one().n === 0) engine.idle(Date.now());
 			return next;
