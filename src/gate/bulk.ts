@@ -278,13 +278,13 @@ export class BulkDelivery extends BulkSender {
 		const engine = this.engine;
 		if (batch && batchEnded(batch)) {
 			if (batch.state === "finished") {
-				// Outreach's own start and finish times when it gives them; ours (sent, seen finished) otherwise.
-				const started = outreachTime(batch.startedAt) ?? outreachTime(batch.createdAt);
-				const finished = outreachTime(batch.finishedAt) ?? outreachTime(batch.updatedAt);
 				const others = this.sql.exec<{ n: number; started: number }>(`SELECT COUNT(*) AS n, COUNT(*) FILTER (WHERE last_pending < total) AS started FROM bulk_batches WHERE id != ?`, b.id).one();
-				const o = { lastOfPeriod: others.n === 0, sideBySide: others.started > 0 };
-				if (started !== undefined && finished !== undefined) engine.learn(batch.total, started, finished, o);
-				else engine.learn(batch.total, b.started_at, now, o);
+				engine.learnJob(
+					batch.total,
+					{ startedAt: outreachTime(batch.startedAt) ?? outreachTime(batch.createdAt), finishedAt: outreachTime(batch.finishedAt) ?? outreachTime(batch.updatedAt) },
+					{ sentAt: b.started_at, seenAt: now },
+					{ lastOfPeriod: others.n === 0, sideBySide: others.started > 0 },
+				);
 				this.renewOthers(b);
 			}
 			const next = await this.finish(b, batch, access.token);

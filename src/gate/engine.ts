@@ -111,8 +111,8 @@ export class OutreachEngine {
 	 * others of ours that had started were running when it finished.
 	 */
 	learn(units: number, startedAt: number, finishedAt: number, o: { lastOfPeriod: boolean; sideBySide: boolean }): void {
-		if (!(units > 0) || !(finishedAt >= startedAt)) return;
 		const s = this.state;
+		if (!(units > 0) || !(finishedAt >= startedAt)) return;
 		const busy = Math.max(0, finishedAt - Math.max(startedAt, s.coveredUntil));
 		// The past fades only as new busy time is counted: a job run inside spans already counted adds its units
 		// to the time they were counted with.
@@ -130,6 +130,15 @@ export class OutreachEngine {
 			periodBusyMs: ended ? 0 : periodBusyMs,
 			...(ended ? { floorPerMs: periodUnits / periodBusyMs } : {}),
 		});
+	}
+
+	/**
+	 * A job of ours seen finished: from Outreach's own start (or creation) and finish times when it gave both,
+	 * else from ours (sent, seen finished) — one clock either way.
+	 */
+	learnJob(units: number, outreach: { startedAt?: number; finishedAt?: number }, ours: { sentAt: number; seenAt: number }, o: { lastOfPeriod: boolean; sideBySide: boolean }): void {
+		if (outreach.startedAt !== undefined && outreach.finishedAt !== undefined) this.learn(units, outreach.startedAt, outreach.finishedAt, o);
+		else this.learn(units, ours.sentAt, ours.seenAt, o);
 	}
 }
 

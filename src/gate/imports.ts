@@ -278,15 +278,15 @@ export class BulkImports extends BulkSender {
 		const now = Date.now();
 		const engine = this.engine;
 		if (imp && importFinished(imp)) {
-			// Outreach's own creation and finish times when it gives them; ours (sent, seen finished) otherwise.
-			const created = outreachTime(imp.createdAt);
-			const finished = outreachTime(imp.stateChangedAt) ?? outreachTime(imp.updatedAt);
 			const others = this.sql
 				.exec<{ n: number; started: number }>(`SELECT COUNT(*) AS n, COUNT(*) FILTER (WHERE last_progress_at > started_at) AS started FROM imports_running WHERE id != ?`, row.id)
 				.one();
-			const o = { lastOfPeriod: others.n === 0, sideBySide: others.started > 0 };
-			if (created !== undefined && finished !== undefined) engine.learn(row.total, created, finished, o);
-			else engine.learn(row.total, row.started_at, now, o);
+			engine.learnJob(
+				row.total,
+				{ startedAt: outreachTime(imp.createdAt), finishedAt: outreachTime(imp.stateChangedAt) ?? outreachTime(imp.updatedAt) },
+				{ sentAt: row.started_at, seenAt: now },
+				{ lastOfPeriod: others.n === 0, sideBySide: others.started > 0 },
+			);
 			this.renewOthers(row);
 			const next = this.finish(row, imp);
 			if (this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM imports_running`).one().n === 0) engine.idle(Date.now());

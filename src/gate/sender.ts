@@ -113,12 +113,6 @@ export abstract class BulkSender {
 		return halved;
 	}
 
-	/** Adds a column that tables made by an older gate lack. */
-	protected addColumn(table: string, column: string, type: string): void {
-		const columns = new Set(this.sql.exec<{ name: string }>(`PRAGMA table_info(${table})`).toArray().map((c) => c.name));
-		if (!columns.has(column)) this.sql.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${type}`);
-	}
-
 	/**
 	 * When to look first at a job sent at `sentAt` that should be done at `doneAt` (./engine.ts): a little after,
 	 * so the look finds it done; within its lease, so a job that runs is renewed in time — and within its first
